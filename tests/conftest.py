@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Coroutine, Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.test import override_settings
+
+import turbo.broadcast
+from turbo.streams import Stream
+
+#: Set by .ci/run: a test that would skip for want of a service fails instead.
+REQUIRE_SERVICES = os.environ.get("TURBO_REQUIRE_SERVICES") == "1"
+
+LAYERS = {
+    "memory": {"BACKEND": "channels.layers.InMemoryChannelLayer"},
+    "redis-core": {"BACKEND": "channels_redis.core.RedisChannelLayer"},
+    "redis-pubsub": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer"},
+}
+
+
+def require_service(name: str, url: str) -> None:
+    """Skip (fail in CI) unless ``url``'s host accepts TCP connections."""
+    parts = urlsplit(url)
+    try:
+        socket.create_connection((parts.hostname, parts.port), timeout=2).close()
+    except OSError as error:
+        message = f"{name} is not reachable at {parts.hostname}:{parts.port}: {error}"
+        if REQUIRE_SERVICES:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        database = settings.DATABASES["default"]
+        try:
+            socket.create_connection((database["HOST"], int(database["PORT"])), timeout=2).close()
+        except OSError as error:
+            if REQUIRE_SERVICES:
+                raise
+            pytest.exit(f"PostgreSQL not reachable, nothing tested: {error}", returncode=0)
+
+
+@pytest.fixture(params=list(LAYERS))
+def channel_layer(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Each real channel layer in turn; Redis ones under a per-test prefix."""
+    config = dict(LAYERS[request.param])
+    if request.param.startswith("redis"):
+        require_service("Redis", settings.REDIS_URL)
+        config["CONFIG"] = {"hosts": [settings.REDIS_URL], "prefix": f"t{uuid.uuid4().hex}"}
+    with override_settings(CHANNEL_LAYERS={"default": config}):
+        yield get_channel_layer()
+
+
+class ServerLoop:
+    """A thread running an event loop, standing in for an ASGI server's loop."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.run(self._note())
+
+    async def _note(self) -> None:
+        turbo.broadcast.note_running_loop()
+
+    def run(self, coroutine: Coroutine[Any, Any, Any], timeout: float = 5) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+        turbo.broadcast._server_loop = None
+
+
+class Subscriber:
+    """A channel joined to a stream's group, read from sync test code."""
+
+    def __init__(self, server: ServerLoop, layer: Any, stream: Stream) -> None:
+        self.server, self.layer = server, layer
+        self.channel = server.run(layer.new_channel())
+        server.run(layer.group_add(stream.group, self.channel))
+
+    def receive(self, timeout: float = 5) -> dict[str, Any]:
+        return self.server.run(asyncio.wait_for(self.layer.receive(self.channel), timeout), timeout + 1)
+
+    def receive_html(self) -> str:
+        message = self.receive()
+        assert message["type"] == "turbo.stream"
+        return message["html"]
+
+    def assert_nothing_received(self) -> None:
+        """Nothing came before a marker sent now: ordering, not waiting, proves it."""
+        self.server.run(self.layer.send(self.channel, {"type": "test.marker"}))
+        assert self.receive() == {"type": "test.marker"}
+
+
+@pytest.fixture
+def server() -> Iterator[ServerLoop]:
+    loop = ServerLoop()
+    yield loop
+    loop.stop()
+
+
+@pytest.fixture
+def subscribe(server: ServerLoop) -> Iterator[Any]:
+    """``subscribe(stream)`` → a :class:`Subscriber` on the default layer."""
+    layers = []
+
+    def make(stream: Stream) -> Subscriber:
+        layers.append(get_channel_layer())
+        return Subscriber(server, layers[-1], stream)
+
+    yield make
+    for layer in layers:
+        server.run(layer.flush())

@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+import re
+
+import django
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from turbo import fragments
+from turbo.fragments import Fragment
+
+
+@pytest.mark.parametrize("action", ["append", "prepend", "replace", "update", "before", "after"])
+def test_content_actions_exact_markup(action):
+    fragment = getattr(fragments, action)(html="<li>hi</li>", id="messages")
+    assert str(fragment) == (
+        f'<turbo-stream action="{action}" target="messages">'
+        "<template><li>hi</li></template></turbo-stream>"
+    )
+
+
+def test_remove_has_no_template():
+    assert str(fragments.remove(id="message-3")) == (
+        '<turbo-stream action="remove" target="message-3"></turbo-stream>'
+    )
+
+
+def test_selector_gives_targets():
+    assert str(fragments.remove(selector=".unread > li")) == (
+        '<turbo-stream action="remove" targets=".unread &gt; li"></turbo-stream>'
+    )
+    assert str(fragments.append(text="x", selector="#a, #b")) == (
+        '<turbo-stream action="append" targets="#a, #b"><template>x</template></turbo-stream>'
+    )
+
+
+@pytest.mark.parametrize("action", ["replace", "update"])
+def test_morph_method(action):
+    fragment = getattr(fragments, action)(html="<p>x</p>", id="card", method="morph")
+    assert str(fragment) == (
+        f'<turbo-stream action="{action}" target="card" method="morph">'
+        "<template><p>x</p></template></turbo-stream>"
+    )
+
+
+def test_refresh_markup():
+    assert str(fragments.refresh()) == '<turbo-stream action="refresh"></turbo-stream>'
+    assert str(fragments.refresh(request_id="abc-1", method="morph", scroll="preserve")) == (
+        '<turbo-stream action="refresh" request-id="abc-1" method="morph" scroll="preserve">'
+        "</turbo-stream>"
+    )
+
+
+def test_text_is_escaped_html_is_trusted():
+    assert fragments.append(text="<script>&'\"", id="x").content == (
+        "&lt;script&gt;&amp;&#x27;&quot;"
+    )
+    assert fragments.append(html="<b>bold</b>", id="x").content == "<b>bold</b>"
+
+
+def test_attribute_values_are_escaped():
+    markup = str(fragments.update(text="x", id='a" onmouseover="alert(1)'))
+    assert 'target="a&quot; onmouseover=&quot;alert(1)"' in markup
+    assert str(fragments.refresh(request_id="<'>")).count("&lt;&#x27;&gt;") == 1
+
+
+def test_template_content_with_context():
+    fragment = fragments.append(
+        "chat/components/message.html",
+        {"message": {"pk": 7, "text": "<hi>", "created_at": "now"}},
+        id="messages",
+    )
+    assert fragment.template == "chat/components/message.html"
+    assert fragment.content.strip() == '<li id="message-7">now: &lt;hi&gt;</li>'
+
+
+def test_template_renders_once_and_lazily(monkeypatch):
+    calls = []
+    monkeypatch.setattr(
+        fragments, "render_to_string", lambda *args: calls.append(args) or "<li></li>"
+    )
+    fragment = fragments.append("any.html", {}, id="x")
+    assert calls == []
+    for _ in range(3):
+        str(fragment)
+    assert len(calls) == 1
+
+
+def test_partials():
+    """Django 6 renders "file.html#name"; Django 5.2 needs django-template-partials."""
+    fragment = fragments.update("chat/partials.html#badge", {"count": 3}, id="badge")
+    if django.VERSION >= (6, 0):
+        assert fragment.content == '<span class="badge">3</span>'
+    else:
+        with pytest.raises(ImproperlyConfigured, match="django-template-partials"):
+            str(fragment)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: fragments.append(id="x"), "exactly one of a template, text= or html="),
+        (lambda: fragments.append(text="a", html="b", id="x"), "got text=, html="),
+        (lambda: fragments.append(text="a"), "exactly one of id= or selector="),
+        (lambda: fragments.append(text="a", id="x", selector="y"), "exactly one of id="),
+        (lambda: fragments.append(None, {"a": 1}, html="x", id="x"), "context but no template"),
+        (lambda: fragments.fragment("remove", "t.html", id="x"), "remove() takes no content"),
+        (lambda: fragments.fragment("explode", id="x"), "Unknown turbo-stream action 'explode'"),
+        (lambda: fragments.append(text="a", id="x", method="morph"), "only replace and update"),
+        (lambda: fragments.replace(text="a", id="x", method="swap"), "method='swap'"),
+        (lambda: fragments.refresh(scroll="top"), "scroll='top'"),
+    ],
+)
+def test_bad_arguments_raise_clear_errors(call, message):
+    with pytest.raises((TypeError, ValueError), match=re.escape(message)):
+        call()
+
+
+def test_join_and_repr():
+    parts = [fragments.remove(id="a"), fragments.remove(selector=".b")]
+    assert fragments.join(parts) == str(parts[0]) + str(parts[1])
+    assert repr(parts[0]) == "<Fragment remove 'a'>"
+    assert isinstance(parts[1], Fragment)
+    assert parts[0].__html__() == str(parts[0])

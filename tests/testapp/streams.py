@@ -1,0 +1,49 @@
+"""The seed tutorial's streams.py, as written (plus the Room import it lacks)."""
+
+from __future__ import annotations
+
+import turbo
+
+from .models import Message, Room
+
+
+class RoomStream(turbo.ModelStream):
+    class Meta:
+        model = Room
+
+
+class MessageStream(turbo.ModelStream):
+    class Meta:
+        model = Message
+
+    def on_save(self, message, created, *args, **kwargs):
+        if created:
+            message.room.stream.append(
+                "chat/components/message.html", {"message": message}, id="messages"
+            )
+
+    def on_delete(self, message, *args, **kwargs):
+        message.room.stream.remove(id=f"message-{message.pk}")
+
+
+# Beyond the tutorial: streams the test suite needs.
+from .models import Document, Tag  # noqa: E402
+
+
+class DocumentStream(turbo.ModelStream):
+    class Meta:
+        model = Document
+
+    def on_save(self, document, created, *args, **kwargs):
+        self.update(text=document.title, id="title")
+
+
+class TagStream(turbo.ModelStream):
+    class Meta:
+        model = Tag
+
+
+class UserStream(turbo.Stream):
+    def __init__(self, user_id, *, kind="all"):
+        self.user_id = user_id
+        self.kind = kind

@@ -1,0 +1,199 @@
+"""Deliver fragments to a stream's subscribers through the channel layer.
+
+One broadcast is rendered once and sent as one ``group_send``. Sync callers
+inside a transaction are deferred until it commits; failures of the channel
+layer are logged, never raised into the caller (a ``save()`` must not fail
+because Redis is down).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import threading
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Final
+
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
+
+from turbo.fragments import join
+
+if TYPE_CHECKING:
+    from turbo.fragments import Fragment
+
+logger = logging.getLogger("turbo")
+
+#: The ``type`` of the channel-layer messages a broadcast sends.
+MESSAGE_TYPE: Final = "turbo.stream"
+
+#: Seconds a sync broadcast waits for the channel layer before giving up.
+SEND_TIMEOUT: Final = 10.0
+
+_suppressed: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "turbo_suppressed", default=False
+)
+
+
+@contextmanager
+def suppress_broadcasts() -> Iterator[None]:
+    """Silence every broadcast made inside the block, hooks included.
+
+    For bulk imports, fixtures and data migrations::
+
+        with turbo.suppress_broadcasts():
+            Message.objects.bulk_create(...)
+            for m in messages:
+                m.save()
+
+    The state lives in a context variable, so it covers this thread or task
+    only, and it is captured when a hook is scheduled: a save inside the block
+    stays silent even when its transaction commits after the block has exited.
+    """
+    token = _suppressed.set(True)
+    try:
+        yield
+    finally:
+        _suppressed.reset(token)
+
+
+def broadcasts_suppressed() -> bool:
+    """Whether the current thread or task is inside :func:`suppress_broadcasts`."""
+    return _suppressed.get()
+
+
+def call_logged(function: Callable[[], object], description: str) -> None:
+    """Call ``function``; log any exception as ``description`` instead of raising."""
+    try:
+        function()
+    except Exception:
+        logger.exception("%s failed", description)
+
+
+def on_commit(function: Callable[[], object], *, using: str | None, description: str) -> None:
+    """Run ``function`` once the current transaction on ``using`` commits.
+
+    It runs with the context variables of the moment it was scheduled (the
+    suppression state, a test's capture block), and ``robust``: an exception
+    is logged as ``description`` and does not stop the other commit callbacks.
+    """
+    context = contextvars.copy_context()
+
+    def run_after_commit() -> None:
+        context.run(call_logged, function, description)
+
+    transaction.on_commit(run_after_commit, using=using, robust=True)
+
+
+def message(group: str, fragments: Sequence[Fragment]) -> dict[str, str]:
+    """The channel-layer message carrying ``fragments`` (rendered here, once)."""
+    return {"type": MESSAGE_TYPE, "group": group, "html": join(fragments)}
+
+
+def _channel_layer() -> Any:
+    layer = get_channel_layer()
+    if layer is None:
+        raise ImproperlyConfigured(
+            "turbo broadcasts need a channel layer: set CHANNEL_LAYERS, e.g. "
+            "{'default': {'BACKEND': 'channels.layers.InMemoryChannelLayer'}}."
+        )
+    return layer
+
+
+def broadcast(group: str, label: str, fragments: Sequence[Fragment], *, name: str) -> None:
+    """Send ``fragments`` to ``group`` from sync code; ``name`` is the caller's.
+
+    Inside a transaction the send (and the render) waits until it commits and
+    is dropped if it rolls back. Template errors raise when the send is
+    immediate; channel-layer errors are always logged.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise RuntimeError(
+            f"{name}() was called from async code, where it would block the event "
+            f"loop. Use 'await stream.a{name}(...)' instead."
+        )
+    if broadcasts_suppressed():
+        return
+    if transaction.get_connection().in_atomic_block:
+        on_commit(
+            lambda: _send(group, label, fragments),
+            using=None,
+            description=f"Broadcast to {label}",
+        )
+    else:
+        _send(group, label, fragments)
+
+
+async def abroadcast(group: str, label: str, fragments: Sequence[Fragment]) -> None:
+    """Send ``fragments`` to ``group`` from async code, without blocking the loop.
+
+    Templates render in Django's sync thread, since they may query the database.
+    """
+    note_running_loop()
+    if broadcasts_suppressed():
+        return
+    payload = await sync_to_async(message)(group, fragments)
+    try:
+        await _channel_layer().group_send(group, payload)
+    except Exception:
+        logger.exception("Broadcast to %s failed", label)
+
+
+def _send(group: str, label: str, fragments: Sequence[Fragment]) -> None:
+    payload = message(group, fragments)
+    try:
+        _run_in_loop(lambda: _channel_layer().group_send(group, payload))
+    except Exception:
+        logger.exception("Broadcast to %s failed", label)
+
+
+# A sync broadcast must run its coroutine on the loop the channel layer lives on.
+# ``async_to_sync`` from a plain thread would start a throwaway loop per call: the
+# in-memory layer then fills another loop's queue without waking its reader, and
+# the Redis layers open a new connection pool per call. So sync sends go to the
+# server's loop when one is running in this process, else to one long-lived
+# background loop.
+_server_loop: asyncio.AbstractEventLoop | None = None
+_background_loop: asyncio.AbstractEventLoop | None = None
+_background_lock = threading.Lock()
+
+
+def note_running_loop() -> None:
+    """Record the running event loop as the one sync broadcasts should use.
+
+    Called by the websocket consumer when a socket connects and by every async
+    broadcast: in a server process, that is the loop the subscribers live on.
+    """
+    global _server_loop
+    _server_loop = asyncio.get_running_loop()
+
+
+def _loop_for_sync_send() -> asyncio.AbstractEventLoop:
+    global _background_loop
+    if _server_loop is not None and _server_loop.is_running():
+        return _server_loop
+    with _background_lock:
+        if _background_loop is None:
+            loop = asyncio.new_event_loop()
+            threading.Thread(
+                target=loop.run_forever, name="turbo-broadcast", daemon=True
+            ).start()
+            _background_loop = loop
+    return _background_loop
+
+
+def _run_in_loop(make_coroutine: Callable[[], Coroutine[Any, Any, object]]) -> None:
+    future = asyncio.run_coroutine_threadsafe(make_coroutine(), _loop_for_sync_send())
+    try:
+        future.result(SEND_TIMEOUT)
+    except TimeoutError:
+        future.cancel()
+        raise

@@ -1,0 +1,324 @@
+"""Build ``<turbo-stream>`` markup: the actions Turbo applies to a page.
+
+Every builder returns a :class:`Fragment`. Arguments are checked when the
+fragment is built; its template is rendered the first time the markup is
+needed, and only once, however many subscribers receive it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Final, Literal, TypedDict, Unpack, get_args
+
+import django
+from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured
+from django.template.loader import render_to_string
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+Action = Literal[
+    "append", "prepend", "replace", "update", "remove", "before", "after", "refresh"
+]
+"""The actions Turbo 8 understands."""
+
+ACTIONS: Final[tuple[Action, ...]] = get_args(Action)
+
+#: Actions whose ``<template>`` content Turbo inserts into the page.
+CONTENT_ACTIONS: Final = frozenset(
+    {"append", "prepend", "replace", "update", "before", "after"}
+)
+
+#: Actions that accept ``method="morph"``.
+MORPH_ACTIONS: Final = frozenset({"replace", "update"})
+
+TemplateName = str | Sequence[str]
+
+
+class ContentOptions(TypedDict, total=False):
+    """Keyword arguments of the content actions (append, prepend, before, after)."""
+
+    id: str
+    selector: str
+    text: str
+    html: str
+    request: HttpRequest | None
+
+
+class MorphOptions(ContentOptions, total=False):
+    """Keyword arguments of ``replace`` and ``update``: content options + method."""
+
+    method: Literal["morph"] | None
+
+
+class Fragment:
+    """One ``<turbo-stream>`` element.
+
+    Build fragments with the action functions of this module, e.g.
+    ``append("chat/message.html", {"message": m}, id="messages")``. ``str()`` of
+    a fragment is its markup; fragments can be concatenated into a response or
+    broadcast together.
+    """
+
+    def __init__(
+        self,
+        action: str,
+        *,
+        target: str | None = None,
+        targets: str | None = None,
+        attributes: Mapping[str, str] | None = None,
+        template: str | None = None,
+        content: Callable[[], str] | None = None,
+    ) -> None:
+        self.action = action
+        self.target = target
+        self.targets = targets
+        self.attributes = dict(attributes or {})
+        #: The template name the content comes from, for error messages.
+        self.template = template
+        self._render_content = content
+
+    @cached_property
+    def content(self) -> str:
+        """The HTML inside ``<template>``: rendered on first access, then cached."""
+        return "" if self._render_content is None else self._render_content()
+
+    @cached_property
+    def markup(self) -> SafeString:
+        """The full ``<turbo-stream>`` element, rendering its content if needed."""
+        attributes = {"action": self.action}
+        if self.target is not None:
+            attributes["target"] = self.target
+        if self.targets is not None:
+            attributes["targets"] = self.targets
+        attributes.update(self.attributes)
+        opening = " ".join(f'{name}="{escape(value)}"' for name, value in attributes.items())
+        inner = "" if self._render_content is None else f"<template>{self.content}</template>"
+        return mark_safe(f"<turbo-stream {opening}>{inner}</turbo-stream>")  # noqa: S308
+
+    def __str__(self) -> str:
+        return self.markup
+
+    def __html__(self) -> SafeString:
+        return self.markup
+
+    def __repr__(self) -> str:
+        where = self.target if self.targets is None else self.targets
+        return f"<Fragment {self.action} {where!r}>"
+
+
+def render_template(
+    template: TemplateName,
+    context: Mapping[str, Any] | None = None,
+    request: HttpRequest | None = None,
+) -> str:
+    """Render ``template`` like :func:`~django.template.loader.render_to_string`.
+
+    Names of the form ``"file.html#partial"`` render one ``{% partialdef %}`` of
+    the file. Django 6.0 does this natively; on Django 5.2 it needs
+    django-template-partials (``"template_partials"`` in ``INSTALLED_APPS``), and
+    without it this raises a clear :exc:`~django.core.exceptions.ImproperlyConfigured`
+    instead of a puzzling ``TemplateDoesNotExist``.
+    """
+    names = [template] if isinstance(template, str) else list(template)
+    if (
+        django.VERSION < (6, 0)
+        and any("#" in name for name in names)
+        and not apps.is_installed("template_partials")
+    ):
+        raise ImproperlyConfigured(
+            f"Template partials such as {names[0]!r} need Django 6.0 or later, or "
+            f"django-template-partials with 'template_partials' in INSTALLED_APPS "
+            f"(this is Django {django.get_version()})."
+        )
+    return render_to_string(template, dict(context or {}), request)
+
+
+def _content(
+    action: str,
+    template: TemplateName | None,
+    context: Mapping[str, Any] | None,
+    text: str | None,
+    html: str | None,
+    request: HttpRequest | None,
+) -> Callable[[], str]:
+    given = [name for name, value in (("template", template), ("text=", text), ("html=", html)) if value is not None]
+    if len(given) != 1:
+        raise TypeError(
+            f"{action}() takes exactly one of a template, text= or html= "
+            f"(got {', '.join(given) or 'none'})."
+        )
+    if context is not None and template is None:
+        raise TypeError(f"{action}() got a context but no template to render it with.")
+    if template is not None:
+        return lambda: render_template(template, context, request)
+    if text is not None:
+        escaped = escape(text)
+        return lambda: escaped
+    trusted = str(html)
+    return lambda: trusted
+
+
+def _target(action: str, id: str | None, selector: str | None) -> dict[str, str]:
+    if (id is None) == (selector is None):
+        raise TypeError(f"{action}() takes exactly one of id= or selector=.")
+    return {"target": id} if id is not None else {"targets": selector}  # type: ignore[dict-item]
+
+
+def fragment(
+    action: Action,
+    template: TemplateName | None = None,
+    context: Mapping[str, Any] | None = None,
+    *,
+    id: str | None = None,
+    selector: str | None = None,
+    text: str | None = None,
+    html: str | None = None,
+    method: Literal["morph"] | None = None,
+    request: HttpRequest | None = None,
+) -> Fragment:
+    """Build a fragment for any targeted action; the named builders call this.
+
+    ``id=`` targets one element (``target``), ``selector=`` every element a CSS
+    selector matches (``targets``). Content comes from exactly one of a template
+    (name and context, rendered lazily), ``text=`` (escaped) or ``html=``
+    (trusted, inserted as is). ``remove`` takes no content. Example::
+
+        fragment("append", "chat/message.html", {"message": m}, id="messages")
+    """
+    if action not in ACTIONS or action == "refresh":
+        raise ValueError(
+            f"Unknown turbo-stream action {action!r}; expected one of "
+            f"{', '.join(a for a in ACTIONS if a != 'refresh')} (or use refresh())."
+        )
+    if method is not None and (action not in MORPH_ACTIONS or method != "morph"):
+        raise ValueError(f'method={method!r} is not valid for {action}(); only replace and update take method="morph".')
+    target = _target(action, id, selector)
+    attributes = {"method": method} if method else {}
+    if action == "remove":
+        if (template, context, text, html) != (None, None, None, None):
+            raise TypeError("remove() takes no content: pass only id= or selector=.")
+        return Fragment(action, attributes=attributes, **target)
+    return Fragment(
+        action,
+        attributes=attributes,
+        template=template if isinstance(template, str) else None,
+        content=_content(action, template, context, text, html, request),
+        **target,
+    )
+
+
+def append(
+    template: TemplateName | None = None,
+    context: Mapping[str, Any] | None = None,
+    **options: Unpack[ContentOptions],
+) -> Fragment:
+    """Append content to the target's children.
+
+    ``append("chat/message.html", {"message": m}, id="messages")`` adds the
+    rendered message at the end of ``#messages``. An element of the content whose
+    id already exists in the target replaces it instead of being duplicated.
+    """
+    return fragment("append", template, context, **options)
+
+
+def prepend(
+    template: TemplateName | None = None,
+    context: Mapping[str, Any] | None = None,
+    **options: Unpack[ContentOptions],
+) -> Fragment:
+    """Prepend content to the target's children.
+
+    ``prepend("feed/item.html", {"item": item}, id="feed")`` puts the newest
+    item first.
+    """
+    return fragment("prepend", template, context, **options)
+
+
+def replace(
+    template: TemplateName | None = None,
+    context: Mapping[str, Any] | None = None,
+    **options: Unpack[MorphOptions],
+) -> Fragment:
+    """Replace the target element itself with the content.
+
+    ``replace("chat/message.html", {"message": m}, id=f"message-{m.pk}")`` swaps
+    an edited message in place; add ``method="morph"`` to morph instead, which
+    keeps focus and unchanged DOM nodes.
+    """
+    return fragment("replace", template, context, **options)
+
+
+def update(
+    template: TemplateName | None = None,
+    context: Mapping[str, Any] | None = None,
+    **options: Unpack[MorphOptions],
+) -> Fragment:
+    """Replace the target's children, keeping the element itself.
+
+    ``update(text=str(count), id="unread-count")`` sets a counter;
+    ``method="morph"`` morphs the children instead of replacing them.
+    """
+    return fragment("update", template, context, **options)
+
+
+def before(
+    template: TemplateName | None = None,
+    context: Mapping[str, Any] | None = None,
+    **options: Unpack[ContentOptions],
+) -> Fragment:
+    """Insert content just before the target element, as its previous sibling.
+
+    ``before("todo/item.html", {"item": item}, id="new-item-form")``.
+    """
+    return fragment("before", template, context, **options)
+
+
+def after(
+    template: TemplateName | None = None,
+    context: Mapping[str, Any] | None = None,
+    **options: Unpack[ContentOptions],
+) -> Fragment:
+    """Insert content just after the target element, as its next sibling.
+
+    ``after("todo/item.html", {"item": item}, id=f"item-{previous.pk}")``.
+    """
+    return fragment("after", template, context, **options)
+
+
+def remove(*, id: str | None = None, selector: str | None = None) -> Fragment:
+    """Remove the target element (or every element ``selector`` matches).
+
+    ``remove(id=f"message-{m.pk}")`` takes a deleted message off the page.
+    """
+    return fragment("remove", id=id, selector=selector)
+
+
+def refresh(
+    *,
+    request_id: str | None = None,
+    method: Literal["morph", "replace"] | None = None,
+    scroll: Literal["preserve", "reset"] | None = None,
+) -> Fragment:
+    """Ask the page to reload itself from the server (Turbo 8).
+
+    ``refresh(method="morph", scroll="preserve")`` morphs the page into its new
+    version and keeps the scroll position. A page whose latest request carried
+    ``request_id`` (Turbo's ``X-Turbo-Request-Id``) ignores the refresh, so the
+    tab that caused a change does not reload for it.
+    """
+    attributes = {"request-id": request_id, "method": method, "scroll": scroll}
+    allowed = {"method": (None, "morph", "replace"), "scroll": (None, "preserve", "reset")}
+    for name, values in allowed.items():
+        if attributes[name] not in values:
+            raise ValueError(f"refresh() got {name}={attributes[name]!r}; expected one of {values[1:]}.")
+    return Fragment("refresh", attributes={k: v for k, v in attributes.items() if v is not None})
+
+
+def join(fragments: Sequence[Fragment]) -> str:
+    """Concatenate the markup of several fragments, rendering each once."""
+    return "".join(f.markup for f in fragments)

@@ -1,0 +1,174 @@
+"""Run ModelStream hooks once the transaction that changed an instance commits.
+
+``post_save`` and ``post_delete`` fire inside the transaction; the hooks must
+not run before it commits, nor at all if it rolls back, and must see the
+instance as it was when the signal fired (Django sets a deleted instance's pk
+to ``None`` when ``delete()`` returns, before an outer transaction commits).
+Changes of one instance within one transaction are coalesced: create + update
+calls ``on_save(created=True)`` once; create + delete calls nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
+
+from django.apps import apps
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+
+from turbo.broadcast import broadcasts_suppressed, on_commit
+from turbo.registry import registry
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.models import Model
+
+    from turbo.streams import ModelStream
+
+
+@dataclass(eq=False)
+class PendingHook:
+    """A hook call waiting for its transaction to commit."""
+
+    stream_class: type[ModelStream]
+    instance: Model
+    using: str
+    created: bool
+    deleted: bool
+    update_fields: frozenset[str] | None
+    savepoints: set[str] = field(default_factory=set)
+    superseded: bool = False
+
+    def absorb(self, earlier: PendingHook) -> None:
+        """Take over ``earlier``, a change of the same instance in this transaction."""
+        earlier.superseded = True
+        self.created = self.created or earlier.created
+        if self.update_fields is not None and earlier.update_fields is not None:
+            self.update_fields |= earlier.update_fields
+        else:
+            self.update_fields = None
+
+    def run(self) -> None:
+        """Call the hook, unless the instance was created and deleted in one go."""
+        stream = self.stream_class(self.instance)
+        if not self.deleted:
+            stream.on_save(
+                self.instance, self.created, using=self.using, update_fields=self.update_fields
+            )
+        elif not self.created:
+            stream.on_delete(self.instance, using=self.using)
+
+    def __str__(self) -> str:
+        hook = "on_delete" if self.deleted else "on_save"
+        return f"{self.stream_class.__qualname__}.{hook}({self.instance!r})"
+
+
+class _Transaction:
+    """The hooks pending in one connection's current transaction, by instance."""
+
+    def __init__(self, commit_hooks: list[Any]) -> None:
+        self.commit_hooks = commit_hooks
+        self.pending: dict[tuple[type[ModelStream], Any], PendingHook] = {}
+
+
+_transactions: WeakKeyDictionary[BaseDatabaseWrapper, _Transaction] = WeakKeyDictionary()
+
+
+def _current_transaction(connection: BaseDatabaseWrapper) -> _Transaction:
+    # Django replaces ``run_on_commit`` with a new list when a transaction ends
+    # (commit or rollback) or a savepoint rolls back: a different list means the
+    # entries recorded so far belong to a finished or partly undone transaction.
+    state = _transactions.get(connection)
+    if state is None or state.commit_hooks is not connection.run_on_commit:
+        state = _transactions[connection] = _Transaction(connection.run_on_commit)
+    return state
+
+
+def schedule(hook: PendingHook) -> None:
+    """Run ``hook`` once its transaction commits, coalesced with earlier ones."""
+    connection = transaction.get_connection(hook.using)
+    if connection.in_atomic_block:
+        state = _current_transaction(connection)
+        key = (hook.stream_class, hook.instance.pk)
+        hook.savepoints = set(connection.savepoint_ids)
+        earlier = state.pending.get(key)
+        # Merge only when a savepoint rollback cannot discard the later change
+        # without the earlier one: otherwise the earlier one's call would be lost.
+        if earlier is not None and not earlier.deleted and hook.savepoints <= earlier.savepoints:
+            hook.absorb(earlier)
+        state.pending[key] = hook
+
+        def run() -> None:
+            if state.pending.get(key) is hook:
+                del state.pending[key]
+            if not hook.superseded:
+                hook.run()
+
+    else:
+        run = hook.run
+    on_commit(run, using=hook.using, description=str(hook))
+
+
+def _hooked_stream(sender: type[Model], raw: bool) -> type[ModelStream] | None:
+    if raw or broadcasts_suppressed():
+        return None
+    return registry.for_model(sender)
+
+
+def handle_post_save(
+    sender: type[Model],
+    instance: Model,
+    created: bool,
+    raw: bool,
+    using: str,
+    update_fields: frozenset[str] | None,
+    **kwargs: Any,
+) -> None:
+    """``post_save`` receiver: schedule the stream's ``on_save``."""
+    stream_class = _hooked_stream(sender, raw)
+    if stream_class is not None:
+        schedule(
+            PendingHook(
+                stream_class,
+                copy.copy(instance),
+                using,
+                created=created,
+                deleted=False,
+                update_fields=update_fields,
+            )
+        )
+
+
+def handle_post_delete(sender: type[Model], instance: Model, using: str, **kwargs: Any) -> None:
+    """``post_delete`` receiver: schedule the stream's ``on_delete``."""
+    stream_class = _hooked_stream(sender, raw=False)
+    if stream_class is not None:
+        schedule(
+            PendingHook(
+                stream_class,
+                copy.copy(instance),
+                using,
+                created=False,
+                deleted=True,
+                update_fields=None,
+            )
+        )
+
+
+def connect() -> None:
+    """Connect the receivers for every model whose stream has hooks.
+
+    Each model is connected by itself, proxies and multi-table children
+    included: a receiver for all senders would make Django load every row a
+    cascade deletes, anywhere in the project. Historical models (``RunPython``)
+    are never connected. Idempotent.
+    """
+    for model in apps.get_models():
+        stream_class = registry.for_model(model)
+        if stream_class is not None and stream_class.has_hooks():
+            uid = f"turbo:{model._meta.label}"
+            post_save.connect(handle_post_save, sender=model, weak=False, dispatch_uid=uid)
+            post_delete.connect(handle_post_delete, sender=model, weak=False, dispatch_uid=uid)
