@@ -5,8 +5,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Coroutine, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -15,7 +14,11 @@ from django.conf import settings
 from django.test import override_settings
 
 import turbo.broadcast
-from turbo.streams import Stream
+
+if TYPE_CHECKING:
+    from collections.abc import Coroutine, Iterator
+
+    from turbo.streams import Stream
 
 #: Set by .ci/run: a test that would skip for want of a service fails instead.
 REQUIRE_SERVICES = os.environ.get("TURBO_REQUIRE_SERVICES") == "1"
@@ -56,7 +59,10 @@ def channel_layer(request: pytest.FixtureRequest) -> Iterator[Any]:
     config = dict(LAYERS[request.param])
     if request.param.startswith("redis"):
         require_service("Redis", settings.REDIS_URL)
-        config["CONFIG"] = {"hosts": [settings.REDIS_URL], "prefix": f"t{uuid.uuid4().hex}"}
+        config["CONFIG"] = {
+            "hosts": [settings.REDIS_URL],
+            "prefix": f"t{uuid.uuid4().hex}",
+        }
     with override_settings(CHANNEL_LAYERS={"default": config}):
         yield get_channel_layer()
 
@@ -92,7 +98,9 @@ class Subscriber:
         server.run(layer.group_add(stream.group, self.channel))
 
     def receive(self, timeout: float = 5) -> dict[str, Any]:
-        return self.server.run(asyncio.wait_for(self.layer.receive(self.channel), timeout), timeout + 1)
+        return self.server.run(
+            asyncio.wait_for(self.layer.receive(self.channel), timeout), timeout + 1
+        )
 
     def receive_html(self) -> str:
         message = self.receive()

@@ -102,11 +102,26 @@ def test_partials():
         (lambda: fragments.append(id="x"), "exactly one of a template, text= or html="),
         (lambda: fragments.append(text="a", html="b", id="x"), "got text=, html="),
         (lambda: fragments.append(text="a"), "exactly one of id= or selector="),
-        (lambda: fragments.append(text="a", id="x", selector="y"), "exactly one of id="),
-        (lambda: fragments.append(None, {"a": 1}, html="x", id="x"), "context but no template"),
-        (lambda: fragments.fragment("remove", "t.html", id="x"), "remove() takes no content"),
-        (lambda: fragments.fragment("explode", id="x"), "Unknown turbo-stream action 'explode'"),
-        (lambda: fragments.append(text="a", id="x", method="morph"), "only replace and update"),
+        (
+            lambda: fragments.append(text="a", id="x", selector="y"),
+            "exactly one of id=",
+        ),
+        (
+            lambda: fragments.append(None, {"a": 1}, html="x", id="x"),
+            "context but no template",
+        ),
+        (
+            lambda: fragments.fragment("remove", "t.html", id="x"),
+            "remove() takes no content",
+        ),
+        (
+            lambda: fragments.fragment("explode", id="x"),
+            "Unknown turbo-stream action 'explode'",
+        ),
+        (
+            lambda: fragments.append(text="a", id="x", method="morph"),
+            "only replace and update",
+        ),
         (lambda: fragments.replace(text="a", id="x", method="swap"), "method='swap'"),
         (lambda: fragments.refresh(scroll="top"), "scroll='top'"),
     ],

@@ -86,7 +86,11 @@ def test_group_is_the_same_in_another_process():
 
     def groups_in_a_new_process():
         run = subprocess.run(
-            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+            [sys.executable, "-c", code],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         return run.stdout.split()
 
@@ -115,7 +119,9 @@ def test_abstract_streams_cannot_be_instantiated():
 
 
 def test_model_stream_needs_a_model():
-    with pytest.raises(ImproperlyConfigured, match=r"needs a model: add 'class Meta: model = \.\.\.'"):
+    with pytest.raises(
+        ImproperlyConfigured, match=r"needs a model: add 'class Meta: model = \.\.\.'"
+    ):
 
         class Orphan(turbo.ModelStream):
             pass
@@ -166,7 +172,9 @@ def test_loading_rows_costs_nothing_extra(monkeypatch):
     built = []
     original = MessageStream.__new__
     monkeypatch.setattr(
-        MessageStream, "__new__", lambda cls, *a, **k: built.append(cls) or original(cls, *a, **k)
+        MessageStream,
+        "__new__",
+        lambda cls, *a, **k: built.append(cls) or original(cls, *a, **k),
     )
     assert len(list(Message.objects.all())) == 50
     assert built == []

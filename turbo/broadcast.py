@@ -12,7 +12,6 @@ import asyncio
 import contextvars
 import logging
 import threading
-from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final
 
@@ -24,6 +23,8 @@ from django.db import transaction
 from turbo.fragments import join
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Coroutine, Iterator, Sequence
+
     from turbo.fragments import Fragment
 
 logger = logging.getLogger("turbo")
@@ -183,9 +184,7 @@ def _loop_for_sync_send() -> asyncio.AbstractEventLoop:
     with _background_lock:
         if _background_loop is None:
             loop = asyncio.new_event_loop()
-            threading.Thread(
-                target=loop.run_forever, name="turbo-broadcast", daemon=True
-            ).start()
+            threading.Thread(target=loop.run_forever, name="turbo-broadcast", daemon=True).start()
             _background_loop = loop
     return _background_loop
 

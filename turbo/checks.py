@@ -15,8 +15,7 @@ def check_channel_layer(**kwargs: Any) -> list[CheckMessage]:
         return []
     return [
         Warning(
-            "No default channel layer is configured, so turbo broadcasts cannot "
-            "reach any page.",
+            "No default channel layer is configured, so turbo broadcasts cannot reach any page.",
             hint=(
                 "Set CHANNEL_LAYERS = {'default': {'BACKEND': "
                 "'channels.layers.InMemoryChannelLayer'}} for development, or a "

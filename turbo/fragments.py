@@ -21,17 +21,13 @@ from django.utils.safestring import SafeString, mark_safe
 if TYPE_CHECKING:
     from django.http import HttpRequest
 
-Action = Literal[
-    "append", "prepend", "replace", "update", "remove", "before", "after", "refresh"
-]
+Action = Literal["append", "prepend", "replace", "update", "remove", "before", "after", "refresh"]
 """The actions Turbo 8 understands."""
 
 ACTIONS: Final[tuple[Action, ...]] = get_args(Action)
 
 #: Actions whose ``<template>`` content Turbo inserts into the page.
-CONTENT_ACTIONS: Final = frozenset(
-    {"append", "prepend", "replace", "update", "before", "after"}
-)
+CONTENT_ACTIONS: Final = frozenset({"append", "prepend", "replace", "update", "before", "after"})
 
 #: Actions that accept ``method="morph"``.
 MORPH_ACTIONS: Final = frozenset({"replace", "update"})
@@ -98,7 +94,7 @@ class Fragment:
         attributes.update(self.attributes)
         opening = " ".join(f'{name}="{escape(value)}"' for name, value in attributes.items())
         inner = "" if self._render_content is None else f"<template>{self.content}</template>"
-        return mark_safe(f"<turbo-stream {opening}>{inner}</turbo-stream>")  # noqa: S308
+        return mark_safe(f"<turbo-stream {opening}>{inner}</turbo-stream>")
 
     def __str__(self) -> str:
         return self.markup
@@ -146,7 +142,11 @@ def _content(
     html: str | None,
     request: HttpRequest | None,
 ) -> Callable[[], str]:
-    given = [name for name, value in (("template", template), ("text=", text), ("html=", html)) if value is not None]
+    given = [
+        name
+        for name, value in (("template", template), ("text=", text), ("html=", html))
+        if value is not None
+    ]
     if len(given) != 1:
         raise TypeError(
             f"{action}() takes exactly one of a template, text= or html= "
@@ -163,10 +163,9 @@ def _content(
     return lambda: trusted
 
 
-def _target(action: str, id: str | None, selector: str | None) -> dict[str, str]:
+def _check_target(action: str, id: str | None, selector: str | None) -> None:
     if (id is None) == (selector is None):
         raise TypeError(f"{action}() takes exactly one of id= or selector=.")
-    return {"target": id} if id is not None else {"targets": selector}  # type: ignore[dict-item]
 
 
 def fragment(
@@ -196,19 +195,23 @@ def fragment(
             f"{', '.join(a for a in ACTIONS if a != 'refresh')} (or use refresh())."
         )
     if method is not None and (action not in MORPH_ACTIONS or method != "morph"):
-        raise ValueError(f'method={method!r} is not valid for {action}(); only replace and update take method="morph".')
-    target = _target(action, id, selector)
+        raise ValueError(
+            f"method={method!r} is not valid for {action}(); "
+            f'only replace and update take method="morph".'
+        )
+    _check_target(action, id, selector)
     attributes = {"method": method} if method else {}
     if action == "remove":
         if (template, context, text, html) != (None, None, None, None):
             raise TypeError("remove() takes no content: pass only id= or selector=.")
-        return Fragment(action, attributes=attributes, **target)
+        return Fragment(action, target=id, targets=selector, attributes=attributes)
     return Fragment(
         action,
+        target=id,
+        targets=selector,
         attributes=attributes,
         template=template if isinstance(template, str) else None,
         content=_content(action, template, context, text, html, request),
-        **target,
     )
 
 
@@ -312,10 +315,15 @@ def refresh(
     tab that caused a change does not reload for it.
     """
     attributes = {"request-id": request_id, "method": method, "scroll": scroll}
-    allowed = {"method": (None, "morph", "replace"), "scroll": (None, "preserve", "reset")}
+    allowed = {
+        "method": (None, "morph", "replace"),
+        "scroll": (None, "preserve", "reset"),
+    }
     for name, values in allowed.items():
         if attributes[name] not in values:
-            raise ValueError(f"refresh() got {name}={attributes[name]!r}; expected one of {values[1:]}.")
+            raise ValueError(
+                f"refresh() got {name}={attributes[name]!r}; expected one of {values[1:]}."
+            )
     return Fragment("refresh", attributes={k: v for k, v in attributes.items() if v is not None})
 
 

@@ -56,7 +56,10 @@ class PendingHook:
         stream = self.stream_class(self.instance)
         if not self.deleted:
             stream.on_save(
-                self.instance, self.created, using=self.using, update_fields=self.update_fields
+                self.instance,
+                self.created,
+                using=self.using,
+                update_fields=self.update_fields,
             )
         elif not self.created:
             stream.on_delete(self.instance, using=self.using)
@@ -93,7 +96,8 @@ def schedule(hook: PendingHook) -> None:
     if connection.in_atomic_block:
         state = _current_transaction(connection)
         key = (hook.stream_class, hook.instance.pk)
-        hook.savepoints = set(connection.savepoint_ids)
+        # atomic(savepoint=False) pushes None: it cannot roll back on its own.
+        hook.savepoints = {sid for sid in connection.savepoint_ids if sid is not None}
         earlier = state.pending.get(key)
         # Merge only when a savepoint rollback cannot discard the later change
         # without the earlier one: otherwise the earlier one's call would be lost.

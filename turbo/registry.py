@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import inspect
 from importlib import import_module
-from types import ModuleType
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
-from django.db.models import Model
 from django.utils.module_loading import module_has_submodule
 
 from turbo.streams import ModelStream, Stream, StreamDescriptor
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from django.db.models import Model
 
 S = TypeVar("S", bound=type[Stream])
 
@@ -57,7 +60,7 @@ class StreamRegistry:
         # getattr_static: plain getattr would call an inherited descriptor.
         current = inspect.getattr_static(model, ATTRIBUTE, None)
         if isinstance(current, StreamDescriptor):
-            if ATTRIBUTE in model.__dict__:
+            if ATTRIBUTE in model.__dict__ and current.stream_class is not stream_class:
                 raise ImproperlyConfigured(
                     f"{current.stream_class.__qualname__} and {stream_class.__qualname__} "
                     f"both claim {model._meta.label}.{ATTRIBUTE}; a model has one "

@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from functools import cached_property, wraps
-from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, ParamSpec, Self, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, ParamSpec, Self, cast, overload
 
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db.models import Model
 
 from turbo import broadcast as _broadcast
 from turbo import fragments
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Coroutine
+
     from django.contrib.auth.base_user import AbstractBaseUser
     from django.contrib.auth.models import AnonymousUser
+    from django.db.models import Model
 
     from turbo.fragments import Fragment
 
@@ -81,9 +82,7 @@ def _broadcasts(
 ) -> Callable[Concatenate[Stream, P], None]:
     @wraps(build)
     def method(self: Stream, *args: P.args, **kwargs: P.kwargs) -> None:
-        _broadcast.broadcast(
-            self.group, str(self), [build(*args, **kwargs)], name=build.__name__
-        )
+        _broadcast.broadcast(self.group, str(self), [build(*args, **kwargs)], name=build.__name__)
 
     method.__doc__ = (
         f"Broadcast a ``{build.__name__}`` fragment to this stream's subscribers.\n\n"
@@ -93,10 +92,12 @@ def _broadcasts(
         f"and not at all if it rolls back. Async code uses "
         f"``await stream.a{build.__name__}(...)``."
     )
-    return method
+    return cast("Callable[Concatenate[Stream, P], None]", method)
 
 
-def _abroadcasts(build: Callable[P, Fragment]) -> Callable[Concatenate[Stream, P], Any]:
+def _abroadcasts(
+    build: Callable[P, Fragment],
+) -> Callable[Concatenate[Stream, P], Coroutine[Any, Any, None]]:
     @wraps(build)
     async def method(self: Stream, *args: P.args, **kwargs: P.kwargs) -> None:
         await _broadcast.abroadcast(self.group, str(self), [build(*args, **kwargs)])
@@ -105,7 +106,7 @@ def _abroadcasts(build: Callable[P, Fragment]) -> Callable[Concatenate[Stream, P
     method.__doc__ = (
         f"Async twin of :meth:`{build.__name__}`: ``await stream.a{build.__name__}(...)``."
     )
-    return method
+    return cast("Callable[Concatenate[Stream, P], Coroutine[Any, Any, None]]", method)
 
 
 class Stream:
@@ -182,7 +183,9 @@ class Stream:
         ``[A-Za-z0-9._-]`` however long the name or arguments are.
         """
         key = json.dumps(
-            [self.stream_name(), *self.identity()], sort_keys=True, separators=(",", ":")
+            [self.stream_name(), *self.identity()],
+            sort_keys=True,
+            separators=(",", ":"),
         )
         return GROUP_PREFIX + hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
 
@@ -210,7 +213,8 @@ class Stream:
         'room.stream.append("chat/message.html", {"message": m}, id="messages")',
     )
     prepend = _broadcasts(
-        fragments.prepend, 'feed.stream.prepend("feed/item.html", {"item": i}, id="items")'
+        fragments.prepend,
+        'feed.stream.prepend("feed/item.html", {"item": i}, id="items")',
     )
     replace = _broadcasts(
         fragments.replace,
@@ -218,7 +222,8 @@ class Stream:
     )
     update = _broadcasts(fragments.update, 'room.stream.update(text="3 online", id="online")')
     before = _broadcasts(
-        fragments.before, 'list.stream.before("todo/item.html", {"item": i}, id="new-item")'
+        fragments.before,
+        'list.stream.before("todo/item.html", {"item": i}, id="new-item")',
     )
     after = _broadcasts(
         fragments.after, 'list.stream.after("todo/item.html", {"item": i}, id="item-4")'
@@ -235,7 +240,7 @@ class Stream:
     arefresh = _abroadcasts(fragments.refresh)
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.group == self.group  # type: ignore[attr-defined]
+        return type(other) is type(self) and other.group == self.group
 
     def __hash__(self) -> int:
         return hash(self.group)
@@ -303,7 +308,7 @@ class ModelStream(Stream):
         room is deleted; :attr:`instance` loads the row on first use.
         """
         stream = cls.__new__(cls)
-        stream.pk = cls.model()._meta.pk.to_python(pk)  # type: ignore[union-attr]
+        stream.pk = cls.model()._meta.pk.to_python(pk)
         return stream
 
     @classmethod
@@ -345,9 +350,7 @@ class ModelStream(Stream):
     @classmethod
     def has_hooks(cls) -> bool:
         """Whether the class overrides :meth:`on_save` or :meth:`on_delete`."""
-        return (
-            cls.on_save is not ModelStream.on_save or cls.on_delete is not ModelStream.on_delete
-        )
+        return cls.on_save is not ModelStream.on_save or cls.on_delete is not ModelStream.on_delete
 
 
 class StreamDescriptor:

@@ -23,7 +23,9 @@ class MessageStream(turbo.ModelStream):
             )
 
     def on_delete(self, message, *args, **kwargs):
-        message.room.stream.remove(id=f"message-{message.pk}")
+        # for_pk, not message.room: when the room's deletion cascaded here, the
+        # room row is gone by the time this runs.
+        RoomStream.for_pk(message.room_id).remove(id=f"message-{message.pk}")
 
 
 # Beyond the tutorial: streams the test suite needs.

@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+
+import pytest
+from channels.layers import get_channel_layer
+from django.db import transaction
+from django.template import TemplateDoesNotExist
+from django.test import override_settings
+
+import turbo
+from tests.testapp.models import Message, Room
+from tests.testapp.streams import RoomStream, UserStream
+from turbo import fragments
+
+ALL_ACTIONS = [
+    ("append", {"html": "<li>x</li>", "id": "list"}),
+    ("prepend", {"html": "<li>x</li>", "id": "list"}),
+    ("replace", {"html": "<li>x</li>", "id": "item", "method": "morph"}),
+    ("update", {"text": "3", "id": "count"}),
+    ("before", {"html": "<li>x</li>", "id": "item"}),
+    ("after", {"html": "<li>x</li>", "id": "item"}),
+    ("remove", {"id": "item"}),
+    ("refresh", {"method": "morph", "scroll": "preserve"}),
+]
+
+
+@pytest.mark.parametrize(("action", "options"), ALL_ACTIONS, ids=[a for a, _ in ALL_ACTIONS])
+def test_sync_actions_on_every_layer(channel_layer, subscribe, action, options):
+    stream = UserStream(1)
+    page = subscribe(stream)
+    getattr(stream, action)(**options)
+    message = page.receive()
+    assert message == {
+        "type": "turbo.stream",
+        "group": stream.group,
+        "html": str(getattr(fragments, action)(**options)),
+    }
+
+
+@pytest.mark.parametrize(("action", "options"), ALL_ACTIONS, ids=[a for a, _ in ALL_ACTIONS])
+async def test_async_actions_on_every_layer(channel_layer, action, options):
+    stream = UserStream(2)
+    channel = await channel_layer.new_channel()
+    await channel_layer.group_add(stream.group, channel)
+    await getattr(stream, f"a{action}")(**options)
+    message = await asyncio.wait_for(channel_layer.receive(channel), 5)
+    assert message["html"] == str(getattr(fragments, action)(**options))
+    await channel_layer.flush()
+
+
+def test_several_fragments_in_one_message(subscribe):
+    stream = UserStream(3)
+    page = subscribe(stream)
+    parts = [
+        fragments.append(text="a", id="list"),
+        fragments.update(text="1", id="count"),
+    ]
+    stream.broadcast(*parts)
+    assert page.receive_html() == str(parts[0]) + str(parts[1])
+    page.assert_nothing_received()
+
+
+def test_rendered_once_however_many_subscribers(subscribe, monkeypatch):
+    renders = []
+    monkeypatch.setattr(fragments, "render_to_string", lambda *a: renders.append(a) or "<li>x</li>")
+    stream = UserStream(4)
+    pages = [subscribe(stream) for _ in range(5)]
+    stream.append("any.html", {"n": 1}, id="list")
+    assert {page.receive_html() for page in pages} == {
+        '<turbo-stream action="append" target="list"><template><li>x</li></template></turbo-stream>'
+    }
+    assert len(renders) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_direct_broadcast_in_a_transaction_waits_for_commit(subscribe):
+    room = Room.objects.create(name="r")
+    page = subscribe(room.stream)
+    with transaction.atomic():
+        room.stream.update(text="new name", id="title")
+        page.assert_nothing_received()
+    assert "new name" in page.receive_html()
+    with pytest.raises(ZeroDivisionError), transaction.atomic():
+        room.stream.update(text="rolled back", id="title")
+        1 / 0  # noqa: B018
+    page.assert_nothing_received()
+
+
+def test_template_error_outside_a_transaction_raises():
+    with pytest.raises(TemplateDoesNotExist, match=r"chat/missing\.html"):
+        UserStream(5).append("chat/missing.html", {}, id="list")
+
+
+async def test_sync_api_in_async_code_names_the_async_twin():
+    with pytest.raises(RuntimeError, match=r"Use 'await stream\.aappend\(\.\.\.\)' instead"):
+        UserStream(6).append(text="x", id="list")
+    with pytest.raises(RuntimeError, match=r"await stream\.abroadcast"):
+        UserStream(6).broadcast()
+
+
+def test_broadcast_from_a_plain_thread_reaches_the_server_loop_promptly(server, subscribe):
+    """TRAPS 6: a timer or pool thread has no loop of its own."""
+    stream = UserStream(7)
+    page = subscribe(stream)
+    waiting = asyncio.run_coroutine_threadsafe(
+        asyncio.wait_for(get_channel_layer().receive(page.channel), 5), server.loop
+    )
+    start = time.monotonic()
+    worker = threading.Thread(target=stream.update, kwargs={"text": "tick", "id": "clock"})
+    worker.start()
+    assert "tick" in waiting.result(5)["html"]
+    assert time.monotonic() - start < 1
+    worker.join()
+
+
+async def test_async_broadcast_from_a_running_loop_reaches_sync_senders_loop():
+    """An async broadcast records its loop, where later sync sends go."""
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    stream = UserStream(8)
+    await layer.group_add(stream.group, channel)
+    await stream.aupdate(text="first", id="x")
+    await asyncio.wait_for(layer.receive(channel), 5)
+    waiting = asyncio.ensure_future(layer.receive(channel))
+    await asyncio.to_thread(stream.update, text="second", id="x")
+    assert "second" in (await asyncio.wait_for(waiting, 2))["html"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_dead_channel_layer_is_logged_and_save_succeeds(caplog):
+    """A real Redis layer on a port where nothing listens."""
+    dead = {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": ["redis://127.0.0.1:9"]},
+    }
+    room = Room.objects.create(name="r")
+    with override_settings(CHANNEL_LAYERS={"default": dead}):
+        message = Message.objects.create(room=room, text="still saved")
+    assert Message.objects.filter(pk=message.pk).exists()
+    [record] = [r for r in caplog.records if r.name == "turbo"]
+    assert record.levelno == logging.ERROR
+    assert record.getMessage() == f"Broadcast to testapp:RoomStream({room.pk}) failed"
+
+
+def test_missing_channel_layer_is_logged(caplog):
+    with override_settings(CHANNEL_LAYERS={}):
+        RoomStream.for_pk(1).remove(id="x")
+    [record] = [r for r in caplog.records if r.name == "turbo"]
+    assert "set CHANNEL_LAYERS" in str(record.exc_info[1])
+
+
+def test_suppressed_broadcasts_send_nothing(subscribe):
+    stream = UserStream(9)
+    page = subscribe(stream)
+    with turbo.suppress_broadcasts():
+        assert turbo.broadcast.broadcasts_suppressed()
+        stream.remove(id="x")
+    assert not turbo.broadcast.broadcasts_suppressed()
+    page.assert_nothing_received()
+
+
+async def test_suppression_applies_to_async_broadcasts():
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    stream = UserStream(10)
+    await layer.group_add(stream.group, channel)
+    with turbo.suppress_broadcasts():
+        await stream.aremove(id="x")
+    await layer.send(channel, {"type": "test.marker"})
+    assert await layer.receive(channel) == {"type": "test.marker"}

@@ -1,0 +1,274 @@
+from __future__ import annotations
+
+import logging
+
+import pytest
+from django.core import serializers
+from django.db import connection, transaction
+from django.db.migrations.executor import MigrationExecutor
+from django.utils import timezone
+
+import turbo
+from tests.testapp.models import Announcement, Message, PinnedMessage, Room
+from tests.testapp.streams import MessageStream
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def room():
+    return Room.objects.create(name="lobby")
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Record MessageStream hook calls instead of broadcasting."""
+    recorded = []
+
+    def on_save(self, message, created, *args, **kwargs):
+        recorded.append(("save", type(self), message.pk, created, message.text, kwargs))
+
+    def on_delete(self, message, *args, **kwargs):
+        recorded.append(("delete", type(self), message.pk, message.room_id, kwargs))
+
+    monkeypatch.setattr(MessageStream, "on_save", on_save)
+    monkeypatch.setattr(MessageStream, "on_delete", on_delete)
+    return recorded
+
+
+def test_seed_tutorial_streams_work_as_written(room, subscribe):
+    """TRAPS 20: the tutorial's streams.py appends each new message."""
+    page = subscribe(room.stream)
+    message = Message.objects.create(room=room, text="<hello>")
+    html = page.receive_html()
+    assert html.startswith('<turbo-stream action="append" target="messages"><template>')
+    assert f'<li id="message-{message.pk}">' in html
+    assert "&lt;hello&gt;</li>" in html
+    message.text = "edited"
+    message.save()  # the tutorial broadcasts creations only
+    page.assert_nothing_received()
+
+
+def test_commit_sends_exactly_once_after_commit(room, subscribe):
+    page = subscribe(room.stream)
+    with transaction.atomic():
+        Message.objects.create(room=room, text="hi")
+        page.assert_nothing_received()
+    assert "hi</li>" in page.receive_html()
+    page.assert_nothing_received()
+
+
+def test_rollback_sends_nothing(room, subscribe):
+    page = subscribe(room.stream)
+    with pytest.raises(ZeroDivisionError), transaction.atomic():
+        Message.objects.create(room=room, text="hi")
+        1 / 0  # noqa: B018
+    page.assert_nothing_received()
+
+
+def test_nested_savepoint_rollback_drops_only_its_changes(room, subscribe):
+    page = subscribe(room.stream)
+    with transaction.atomic():
+        Message.objects.create(room=room, text="kept")
+        with pytest.raises(ZeroDivisionError), transaction.atomic():
+            Message.objects.create(room=room, text="dropped")
+            1 / 0  # noqa: B018
+        with transaction.atomic():
+            Message.objects.create(room=room, text="inner-kept")
+        page.assert_nothing_received()
+    assert "kept</li>" in page.receive_html()
+    assert "inner-kept</li>" in page.receive_html()
+    page.assert_nothing_received()
+
+
+def test_create_then_update_is_one_created_save(room, calls):
+    with transaction.atomic():
+        message = Message.objects.create(room=room, text="draft")
+        message.text = "final"
+        message.save(update_fields=["text"])
+        message.save()
+    assert calls == [
+        (
+            "save",
+            MessageStream,
+            message.pk,
+            True,
+            "final",
+            {"using": "default", "update_fields": None},
+        )
+    ]
+
+
+def test_updates_coalesce_and_merge_update_fields(room, calls):
+    message = Message.objects.create(room=room, text="a")
+    calls.clear()
+    with transaction.atomic():
+        message.save(update_fields=["text"])
+        message.save(update_fields=["room"])
+    assert calls == [
+        (
+            "save",
+            MessageStream,
+            message.pk,
+            False,
+            "a",
+            {"using": "default", "update_fields": frozenset({"text", "room"})},
+        )
+    ]
+
+
+def test_create_then_delete_calls_nothing(room, calls, caplog):
+    with transaction.atomic():
+        message = Message.objects.create(room=room, text="oops")
+        message.delete()
+    assert calls == []
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def test_update_then_delete_is_one_delete(room, calls):
+    message = Message.objects.create(room=room, text="a")
+    pk = message.pk
+    calls.clear()
+    with transaction.atomic():
+        message.save()
+        message.delete()
+    assert calls == [("delete", MessageStream, pk, room.pk, {"using": "default"})]
+
+
+def test_update_in_a_rolled_back_savepoint_keeps_the_create(room, calls):
+    with transaction.atomic():
+        message = Message.objects.create(room=room, text="a")
+        with pytest.raises(ZeroDivisionError), transaction.atomic():
+            message.text = "b"
+            message.save()
+            1 / 0  # noqa: B018
+    assert [(c[0], c[3]) for c in calls] == [("save", True)]
+
+
+@pytest.mark.parametrize("outer_atomic", [False, True], ids=["autocommit", "atomic-requests"])
+def test_on_delete_sees_pk_and_foreign_keys(room, calls, outer_atomic):
+    """TRAPS 1: delete() sets pk to None before an outer transaction commits."""
+    message = Message.objects.create(room=room, text="bye")
+    pk = message.pk
+    calls.clear()
+    with transaction.atomic() if outer_atomic else transaction.atomic(durable=False):
+        message.delete()
+        assert message.pk is None
+    assert calls == [("delete", MessageStream, pk, room.pk, {"using": "default"})]
+
+
+def test_cascade_delete_calls_each_child_and_raises_nothing(room, subscribe, caplog):
+    first = Message.objects.create(room=room, text="1")
+    second = Message.objects.create(room=room, text="2")
+    page = subscribe(room.stream)
+    with transaction.atomic():
+        room.delete()
+    received = {page.receive_html(), page.receive_html()}
+    assert received == {
+        f'<turbo-stream action="remove" target="message-{m.pk}"></turbo-stream>'
+        for m in (first, second)
+    }
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+@pytest.mark.django_db(transaction=False)
+def test_on_delete_in_a_test_case_transaction(room, calls, django_capture_on_commit_callbacks):
+    """In TestCase, the test's transaction never commits: hooks run on capture."""
+    with django_capture_on_commit_callbacks(execute=True):
+        message = Message.objects.create(room=room, text="x")
+    pk = message.pk
+    calls.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        message.delete()
+    assert calls == [("delete", MessageStream, pk, room.pk, {"using": "default"})]
+
+
+def test_raw_saves_do_not_broadcast(room, calls):
+    """loaddata saves with raw=True."""
+    data = serializers.serialize(
+        "json", [Message(pk=99, room=room, text="fixture", created_at=timezone.now())]
+    )
+    for obj in serializers.deserialize("json", data):
+        obj.save()
+    assert Message.objects.filter(pk=99).exists()
+    assert calls == []
+
+
+def test_proxy_and_multi_table_saves_call_the_hook_once(room, calls):
+    """TRAPS 5: those saves send sender=<subclass>."""
+    pinned = PinnedMessage.objects.create(room=room, text="pinned")
+    announcement = Announcement.objects.create(room=room, text="news", level=2)
+    assert [(c[0], c[2], c[3]) for c in calls] == [
+        ("save", pinned.pk, True),
+        ("save", announcement.pk, True),
+    ]
+
+
+def test_historical_models_in_migrations_never_broadcast(room, calls):
+    """TRAPS 5: RunPython uses historical models, which must stay silent."""
+    state = MigrationExecutor(connection).loader.project_state()
+    HistoricalMessage = state.apps.get_model("testapp", "Message")
+    HistoricalMessage.objects.create(room_id=room.pk, text="migrated")
+    assert calls == []
+
+
+def test_suppressed_saves_stay_silent_after_a_later_commit(room, subscribe, calls):
+    """TRAPS 3: suppression is read when the hook is scheduled, not at commit."""
+    with transaction.atomic():
+        with turbo.suppress_broadcasts():
+            Message.objects.create(room=room, text="bulk")
+        Message.objects.create(room=room, text="loud")
+    assert [c[4] for c in calls] == ["loud"]
+
+
+def test_suppression_captured_for_deferred_direct_broadcasts(room, subscribe):
+    page = subscribe(room.stream)
+    with transaction.atomic():
+        with turbo.suppress_broadcasts():
+            room.stream.update(text="quiet", id="x")
+        room.stream.update(text="loud", id="x")
+    assert "loud" in page.receive_html()
+    page.assert_nothing_received()
+
+
+def test_failing_hook_is_logged_and_save_succeeds(room, monkeypatch, caplog):
+    """TRAPS 2: the error names the hook; later commit callbacks still run."""
+
+    def on_save(self, message, created, *args, **kwargs):
+        raise RuntimeError("hook exploded")
+
+    monkeypatch.setattr(MessageStream, "on_save", on_save)
+    later = []
+    with transaction.atomic():
+        message = Message.objects.create(room=room, text="x")
+        transaction.on_commit(lambda: later.append("other app"))
+    assert Message.objects.filter(pk=message.pk).exists()
+    assert later == ["other app"]
+    [record] = [r for r in caplog.records if r.name == "turbo"]
+    assert record.getMessage() == "MessageStream.on_save(<Message: x>) failed"
+    assert "hook exploded" in str(record.exc_info[1])
+
+
+def test_template_error_in_hook_is_logged(room, monkeypatch, caplog):
+    def on_save(self, message, created, *args, **kwargs):
+        message.room.stream.append("chat/missing.html", {}, id="messages")
+
+    monkeypatch.setattr(MessageStream, "on_save", on_save)
+    Message.objects.create(room=room, text="x")
+    [record] = [r for r in caplog.records if r.name == "turbo"]
+    assert "MessageStream.on_save" in record.getMessage()
+    assert "chat/missing.html" in str(record.exc_info[1])
+
+
+async def test_async_save_runs_hooks(room, calls):
+    message = Message(room=room, text="async")
+    await message.asave()
+    assert [(c[0], c[2], c[3]) for c in calls] == [("save", message.pk, True)]
+
+
+def test_ready_is_idempotent(room, calls):
+    from django.apps import apps
+
+    apps.get_app_config("turbo").ready()
+    Message.objects.create(room=room, text="once")
+    assert len(calls) == 1

@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+import types
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+import turbo
+from tests.testapp.models import Document, Plain, Room, Tag
+from tests.testapp.streams import MessageStream, RoomStream
+from turbo.registry import StreamRegistry, registry
+
+
+def make_module(name, source):
+    module = types.ModuleType(name)
+    exec(source, module.__dict__)
+    return module
+
+
+def test_autodiscovery_found_the_test_apps_streams():
+    assert registry.names() == [
+        "testapp:DocumentStream",
+        "testapp:MessageStream",
+        "testapp:RoomStream",
+        "testapp:TagStream",
+        "testapp:UserStream",
+    ]
+    assert registry.get("testapp:RoomStream") is RoomStream
+    assert registry.for_model(Room) is RoomStream
+
+
+def test_unknown_name_lists_the_registered_ones():
+    with pytest.raises(
+        LookupError,
+        match=r"No stream named 'chat:Nope'; registered streams: testapp:Doc",
+    ):
+        registry.get("chat:Nope")
+
+
+def test_only_concrete_classes_defined_in_the_module_are_registered():
+    fresh = StreamRegistry()
+    module = make_module(
+        "tests.testapp.streams_extra",
+        "import turbo\n"
+        "from tests.testapp.streams import MessageStream as Imported\n"
+        "class Base(turbo.Stream):\n"
+        "    class Meta:\n"
+        "        abstract = True\n"
+        "class Ticker(Base):\n"
+        "    pass\n"
+        "helper = 42\n",
+    )
+    assert [cls.__name__ for cls in fresh.discover_module(module)] == ["Ticker"]
+    assert fresh.names() == ["testapp:Ticker"]
+    assert MessageStream not in fresh.discover_module(module)
+
+
+def test_registering_twice_is_a_no_op():
+    assert registry.register(RoomStream) is RoomStream
+    assert registry.get("testapp:RoomStream") is RoomStream
+
+
+def test_abstract_streams_cannot_be_registered():
+    with pytest.raises(ImproperlyConfigured, match="ModelStream is abstract"):
+        registry.register(turbo.ModelStream)
+
+
+def test_two_model_streams_cannot_claim_one_model():
+    fresh = StreamRegistry()
+    fresh.register(RoomStream)
+
+    class SecondRoomStream(turbo.ModelStream):
+        class Meta:
+            model = Room
+            app_label = "testapp"
+
+    with pytest.raises(
+        ImproperlyConfigured,
+        match=r"RoomStream and .*SecondRoomStream both claim testapp\.Room\.stream",
+    ):
+        fresh.register(SecondRoomStream)
+
+
+def test_a_model_attribute_named_stream_is_not_overwritten(monkeypatch):
+    monkeypatch.setattr(Plain, "stream", "mine", raising=False)
+
+    class PlainStream(turbo.ModelStream):
+        class Meta:
+            model = Plain
+            app_label = "testapp"
+
+    with pytest.raises(ImproperlyConfigured, match=r"testapp\.Plain: the model already defines"):
+        StreamRegistry().register(PlainStream)
+    assert Plain.stream == "mine"
+
+
+def test_two_streams_with_one_name_are_refused():
+    fresh = StreamRegistry()
+    fresh.register(RoomStream)
+    duplicate = type(
+        "RoomStream",
+        (turbo.Stream,),
+        {"Meta": type("Meta", (), {"app_label": "testapp"})},
+    )
+    with pytest.raises(ImproperlyConfigured, match="Two streams are named 'testapp:RoomStream'"):
+        fresh.register(duplicate)
+
+
+def test_register_decorator():
+    fresh_name = "testapp:DecoratedStream"
+
+    @turbo.register
+    class DecoratedStream(turbo.Stream):
+        class Meta:
+            app_label = "testapp"
+
+    try:
+        assert registry.get(fresh_name) is DecoratedStream
+    finally:
+        registry._by_name.pop(fresh_name)
+
+
+def test_streams_for_models_without_hooks_connect_no_receivers():
+    """Receivers would make Django load every row a cascade deletes."""
+    from django.db.models.signals import post_delete
+
+    assert not post_delete.has_listeners(Room)
+    assert not post_delete.has_listeners(Tag)
+    assert post_delete.has_listeners(Document)
+    assert not post_delete.has_listeners(Plain)
