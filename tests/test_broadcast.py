@@ -6,8 +6,9 @@ import threading
 import time
 
 import pytest
+from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
-from django.db import transaction
+from django.db import connections, transaction
 from django.template import TemplateDoesNotExist
 from django.test import override_settings
 
@@ -172,3 +173,19 @@ async def test_suppression_applies_to_async_broadcasts():
         await stream.aremove(id="x")
     await layer.send(channel, {"type": "test.marker"})
     assert await layer.receive(channel) == {"type": "test.marker"}
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_async_broadcast_renders_templates_that_query_the_database():
+    """TRAPS 4: rendering in the event loop would raise SynchronousOnlyOperation."""
+    room = await Room.objects.acreate(name="r")
+    await Message.objects.acreate(room=room, text="one")
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(room.stream.group, channel)
+    try:
+        await room.stream.aupdate("chat/count.html", {"room": room}, id="count")
+        message = await asyncio.wait_for(layer.receive(channel), 5)
+    finally:
+        await sync_to_async(connections.close_all)()
+    assert "1 messages" in message["html"]
