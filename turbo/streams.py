@@ -246,11 +246,9 @@ class Stream:
         return hash(self.group)
 
     def __str__(self) -> str:
-        args = ", ".join(
-            [repr(a) for a in self.identity()[0]]
-            + [f"{k}={v!r}" for k, v in self.identity()[1].items()]
-        )
-        return f"{self.stream_name()}({args})"
+        args, kwargs = self.identity()
+        shown = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+        return f"{self.stream_name()}({', '.join(shown)})"
 
     def __repr__(self) -> str:
         return f"<{type(self).__qualname__} {self}>"
