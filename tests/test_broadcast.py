@@ -17,6 +17,14 @@ from tests.testapp.models import Message, Room
 from tests.testapp.streams import RoomStream, UserStream
 from turbo import fragments
 
+
+async def joined_channel(layer, stream):
+    """A new channel of ``layer`` in ``stream``'s group, as a consumer would have."""
+    channel = await layer.new_channel()
+    await layer.group_add(stream.group, channel)
+    return channel
+
+
 ALL_ACTIONS = [
     ("append", {"html": "<li>x</li>", "id": "list"}),
     ("prepend", {"html": "<li>x</li>", "id": "list"}),
@@ -45,8 +53,7 @@ def test_sync_actions_on_every_layer(channel_layer, subscribe, action, options):
 @pytest.mark.parametrize(("action", "options"), ALL_ACTIONS, ids=[a for a, _ in ALL_ACTIONS])
 async def test_async_actions_on_every_layer(channel_layer, action, options):
     stream = UserStream(2)
-    channel = await channel_layer.new_channel()
-    await channel_layer.group_add(stream.group, channel)
+    channel = await joined_channel(channel_layer, stream)
     await getattr(stream, f"a{action}")(**options)
     message = await asyncio.wait_for(channel_layer.receive(channel), 5)
     assert message["html"] == str(getattr(fragments, action)(**options))
@@ -121,9 +128,8 @@ def test_broadcast_from_a_plain_thread_reaches_the_server_loop_promptly(server, 
 async def test_async_broadcast_from_a_running_loop_reaches_sync_senders_loop():
     """An async broadcast records its loop, where later sync sends go."""
     layer = get_channel_layer()
-    channel = await layer.new_channel()
     stream = UserStream(8)
-    await layer.group_add(stream.group, channel)
+    channel = await joined_channel(layer, stream)
     await stream.aupdate(text="first", id="x")
     await asyncio.wait_for(layer.receive(channel), 5)
     waiting = asyncio.ensure_future(layer.receive(channel))
@@ -166,9 +172,8 @@ def test_suppressed_broadcasts_send_nothing(subscribe):
 
 async def test_suppression_applies_to_async_broadcasts():
     layer = get_channel_layer()
-    channel = await layer.new_channel()
     stream = UserStream(10)
-    await layer.group_add(stream.group, channel)
+    channel = await joined_channel(layer, stream)
     with turbo.suppress_broadcasts():
         await stream.aremove(id="x")
     await layer.send(channel, {"type": "test.marker"})
@@ -181,8 +186,7 @@ async def test_async_broadcast_renders_templates_that_query_the_database():
     room = await Room.objects.acreate(name="r")
     await Message.objects.acreate(room=room, text="one")
     layer = get_channel_layer()
-    channel = await layer.new_channel()
-    await layer.group_add(room.stream.group, channel)
+    channel = await joined_channel(layer, room.stream)
     try:
         await room.stream.aupdate("chat/count.html", {"room": room}, id="count")
         message = await asyncio.wait_for(layer.receive(channel), 5)

@@ -26,9 +26,6 @@ Action = Literal["append", "prepend", "replace", "update", "remove", "before", "
 
 ACTIONS: Final[tuple[Action, ...]] = get_args(Action)
 
-#: Actions whose ``<template>`` content Turbo inserts into the page.
-CONTENT_ACTIONS: Final = frozenset({"append", "prepend", "replace", "update", "before", "after"})
-
 #: Actions that accept ``method="morph"``.
 MORPH_ACTIONS: Final = frozenset({"replace", "update"})
 
