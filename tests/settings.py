@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
@@ -13,12 +14,22 @@ ROOT_URLCONF = "tests.urls"
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 
 INSTALLED_APPS = [
+    "daphne",  # its runserver serves websockets, as in a user's project
     "django.contrib.auth",
     "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.staticfiles",
     "channels",
     "turbo",
     "tests.testapp",
 ]
+
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+]
+STATIC_URL = "/static/"
+ASGI_APPLICATION = "tests.asgi.application"
 
 TEMPLATES = [
     {
@@ -42,6 +53,13 @@ if os.environ.get("TURBO_TEST_DATABASE", "sqlite") == "postgres":
 else:
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 
+# Server processes started by the live tests use the test run's database.
+if "TURBO_LIVE_DATABASE_NAME" in os.environ:
+    DATABASES["default"]["NAME"] = os.environ["TURBO_LIVE_DATABASE_NAME"]
+    DATABASES["default"]["TEST"] = {"NAME": os.environ["TURBO_LIVE_DATABASE_NAME"]}
+
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+if "TURBO_LIVE_CHANNEL_LAYER" in os.environ:
+    CHANNEL_LAYERS = {"default": json.loads(os.environ["TURBO_LIVE_CHANNEL_LAYER"])}
 
 REDIS_URL = os.environ.get("TURBO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -20,7 +20,10 @@ def make_module(name, source):
 def test_autodiscovery_found_the_test_apps_streams():
     assert registry.names() == [
         "testapp:DocumentStream",
+        "testapp:FaultyStream",
+        "testapp:LobbyStream",
         "testapp:MessageStream",
+        "testapp:PrivateStream",
         "testapp:RoomStream",
         "testapp:TagStream",
         "testapp:UserStream",

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final
 
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
@@ -95,14 +95,29 @@ def message(group: str, fragments: Sequence[Fragment]) -> dict[str, str]:
     return {"type": MESSAGE_TYPE, "group": group, "html": join(fragments)}
 
 
-def _channel_layer() -> Any:
+def _channel_layer(label: str) -> Any:
     layer = get_channel_layer()
     if layer is None:
         raise ImproperlyConfigured(
             "turbo broadcasts need a channel layer: set CHANNEL_LAYERS, e.g. "
             "{'default': {'BACKEND': 'channels.layers.InMemoryChannelLayer'}}."
         )
+    if isinstance(layer, InMemoryChannelLayer) and not _consumer_connected:
+        _warn_in_memory_without_consumers(label)
     return layer
+
+
+def _warn_in_memory_without_consumers(label: str) -> None:
+    global _warned_in_memory
+    if not _warned_in_memory:
+        _warned_in_memory = True
+        logger.warning(
+            "Broadcast to %s on the in-memory channel layer, in a process where no turbo "
+            "websocket has connected: that layer does not cross processes, so no browser "
+            "can receive it. Broadcast from the server process (a view), or use a "
+            "channels_redis layer to broadcast from shells, commands and workers.",
+            label,
+        )
 
 
 def broadcast(group: str, label: str, fragments: Sequence[Fragment], *, name: str) -> None:
@@ -143,7 +158,7 @@ async def abroadcast(group: str, label: str, fragments: Sequence[Fragment]) -> N
         return
     payload = await sync_to_async(message)(group, fragments)
     try:
-        await _channel_layer().group_send(group, payload)
+        await _channel_layer(label).group_send(group, payload)
     except Exception:
         logger.exception("Broadcast to %s failed", label)
 
@@ -151,7 +166,7 @@ async def abroadcast(group: str, label: str, fragments: Sequence[Fragment]) -> N
 def _send(group: str, label: str, fragments: Sequence[Fragment]) -> None:
     payload = message(group, fragments)
     try:
-        _run_in_loop(lambda: _channel_layer().group_send(group, payload))
+        _run_in_loop(lambda: _channel_layer(label).group_send(group, payload))
     except Exception:
         logger.exception("Broadcast to %s failed", label)
 
@@ -163,6 +178,8 @@ def _send(group: str, label: str, fragments: Sequence[Fragment]) -> None:
 # server's loop when one is running in this process, else to one long-lived
 # background loop.
 _server_loop: asyncio.AbstractEventLoop | None = None
+_consumer_connected = False
+_warned_in_memory = False
 _background_loop: asyncio.AbstractEventLoop | None = None
 _background_lock = threading.Lock()
 
@@ -170,11 +187,23 @@ _background_lock = threading.Lock()
 def note_running_loop() -> None:
     """Record the running event loop as the one sync broadcasts should use.
 
-    Called by the websocket consumer when a socket connects and by every async
+    Called by :func:`note_consumer` when a socket connects and by every async
     broadcast: in a server process, that is the loop the subscribers live on.
     """
     global _server_loop
     _server_loop = asyncio.get_running_loop()
+
+
+def note_consumer() -> None:
+    """Record that a turbo websocket connected in this process, on the running loop.
+
+    Sync broadcasts then run on this loop, where the in-memory layer can wake
+    the consumers; and a broadcast on the in-memory layer is known to have
+    somewhere to go (otherwise it logs a warning, once).
+    """
+    global _consumer_connected
+    _consumer_connected = True
+    note_running_loop()
 
 
 def _loop_for_sync_send() -> asyncio.AbstractEventLoop:

@@ -44,8 +44,30 @@ class TagStream(turbo.ModelStream):
     class Meta:
         model = Tag
 
+    def user_passes_test(self, user):
+        return self.instance.slug != "private"  # loads the tag: a missing one is not found
+
 
 class UserStream(turbo.Stream):
     def __init__(self, user_id, *, kind="all"):
         self.user_id = user_id
         self.kind = kind
+
+
+class LobbyStream(turbo.Stream):
+    """A stream without arguments, subscribed to by name."""
+
+
+class PrivateStream(turbo.Stream):
+    """Only its owner may subscribe."""
+
+    def __init__(self, owner_id):
+        self.owner_id = owner_id
+
+    def user_passes_test(self, user):
+        return user.is_authenticated and user.pk == self.owner_id
+
+
+class FaultyStream(turbo.Stream):
+    def user_passes_test(self, user):
+        raise RuntimeError("the permission check is broken")

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.test import override_settings
+
+from turbo import conf
+
+
+def test_defaults():
+    assert conf.websocket_path() == "ws/turbo/"
+    assert conf.token_max_age() is None
+    assert conf.max_frame_size() == 16384
+    assert conf.max_subscriptions() == 100
+    assert conf.frame_rate() == (20.0, 200)
+
+
+@override_settings(
+    TURBO_WEBSOCKET_PATH="/live/socket/",
+    TURBO_TOKEN_MAX_AGE=timedelta(hours=1),
+    TURBO_MAX_FRAME_SIZE=100,
+    TURBO_MAX_SUBSCRIPTIONS=5,
+    TURBO_FRAME_RATE=2,
+    TURBO_FRAME_BURST=10,
+)
+def test_settings_override_the_defaults():
+    assert conf.websocket_path() == "live/socket/"
+    assert conf.token_max_age() == 3600.0
+    assert conf.max_frame_size() == 100
+    assert conf.max_subscriptions() == 5
+    assert conf.frame_rate() == (2.0, 10)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "read"),
+    [
+        ("TURBO_WEBSOCKET_PATH", "", conf.websocket_path),
+        ("TURBO_WEBSOCKET_PATH", "/", conf.websocket_path),
+        ("TURBO_WEBSOCKET_PATH", None, conf.websocket_path),
+        ("TURBO_TOKEN_MAX_AGE", 0, conf.token_max_age),
+        ("TURBO_TOKEN_MAX_AGE", "1h", conf.token_max_age),
+        ("TURBO_TOKEN_MAX_AGE", timedelta(0), conf.token_max_age),
+        ("TURBO_MAX_FRAME_SIZE", -1, conf.max_frame_size),
+        ("TURBO_MAX_FRAME_SIZE", 1.5, conf.max_frame_size),
+        ("TURBO_MAX_SUBSCRIPTIONS", True, conf.max_subscriptions),
+        ("TURBO_FRAME_RATE", "fast", conf.frame_rate),
+        ("TURBO_FRAME_BURST", 0, conf.frame_rate),
+    ],
+)
+def test_a_bad_value_is_reported_by_name(name, value, read):
+    with override_settings(**{name: value}), pytest.raises(ImproperlyConfigured, match=name):
+        read()

@@ -1,0 +1,477 @@
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+from unittest import mock
+
+import pytest
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+from channels_redis.pubsub import RedisPubSubChannelLayer
+from django.contrib.auth.models import AnonymousUser, User
+from django.test import override_settings
+
+import turbo.broadcast
+from tests.conftest import layer_config
+from tests.testapp.models import Tag
+from tests.testapp.streams import (
+    FaultyStream,
+    LobbyStream,
+    PrivateStream,
+    RoomStream,
+    TagStream,
+    UserStream,
+)
+from turbo import consumers, routing, signing
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
+    from turbo.streams import Stream
+
+# Channels closes stale database connections around every consumer event.
+pytestmark = pytest.mark.django_db
+
+ORIGIN = (b"origin", b"http://testserver")
+
+
+class Socket:
+    """A websocket to the consumer, speaking the protocol in dicts."""
+
+    def __init__(self, user: Any = None) -> None:
+        self.communicator = WebsocketCommunicator(
+            URLRouter(routing.websocket_urlpatterns), "/ws/turbo/", headers=[ORIGIN]
+        )
+        if user is not None:
+            self.communicator.scope["user"] = user
+
+    async def send(self, frame: Any) -> None:
+        await self.communicator.send_to(text_data=json.dumps(frame))
+
+    async def receive(self, timeout: float = 3) -> dict[str, Any]:
+        return json.loads(await self.communicator.receive_from(timeout))
+
+    async def subscribe(self, stream: Stream, token: str | None = None) -> dict[str, Any]:
+        token = token or signing.dumps(stream)
+        await self.send({"type": "subscribe", "token": token})
+        return await self.receive()
+
+    async def receive_html(self, stream: Stream, timeout: float = 3) -> str:
+        frame = await self.receive(timeout)
+        assert frame["type"] == "message", frame
+        assert frame["stream"] == stream.group
+        return frame["html"]
+
+    async def assert_nothing_from(self, stream: Stream) -> None:
+        """Nothing of ``stream`` arrived before a marker broadcast after it."""
+        marker = UserStream("marker")
+        assert (await self.subscribe(marker))["type"] == "subscribed"
+        await stream.aupdate(text="not for this socket", id="x")
+        await marker.aupdate(text="marker", id="x")
+        assert "marker" in await self.receive_html(marker)
+
+    async def assert_closed(self, code: int) -> None:
+        output = await self.communicator.receive_output(3)
+        assert output["type"] == "websocket.close"
+        assert output["code"] == code
+
+
+@pytest.fixture
+async def connect(channel_layer: Any) -> AsyncIterator[Callable[..., Any]]:
+    """``await connect(user=None)`` → an open :class:`Socket` on each layer in turn."""
+    sockets: list[Socket] = []
+
+    async def open_socket(user: Any = None) -> Socket:
+        socket = Socket(user)
+        connected, _ = await socket.communicator.connect()
+        assert connected
+        sockets.append(socket)
+        return socket
+
+    yield open_socket
+    for socket in sockets:
+        await socket.communicator.disconnect()
+
+
+async def test_a_subscriber_receives_broadcasts(connect):
+    socket = await connect()
+    stream = RoomStream.for_pk(1)
+    token = signing.dumps(stream)
+
+    ack = await socket.subscribe(stream, token)
+    await stream.aappend(html="<li>hello</li>", id="messages")
+
+    assert ack == {"type": "subscribed", "token": token, "stream": stream.group}
+    assert await socket.receive_html(stream) == (
+        '<turbo-stream action="append" target="messages"><template><li>hello</li>'
+        "</template></turbo-stream>"
+    )
+
+
+async def test_one_socket_carries_many_streams(connect):
+    socket = await connect()
+    room, lobby = RoomStream.for_pk(1), LobbyStream()
+    await socket.subscribe(room)
+    await socket.subscribe(lobby)
+
+    await lobby.aupdate(text="lobby", id="x")
+    await room.aupdate(text="room", id="x")
+
+    assert "lobby" in await socket.receive_html(lobby)
+    assert "room" in await socket.receive_html(room)
+
+
+async def test_each_subscriber_receives_each_broadcast_once(connect):
+    first, second = await connect(), await connect()
+    stream = RoomStream.for_pk(1)
+    await first.subscribe(stream)
+    await second.subscribe(stream)
+
+    await stream.aupdate(text="one", id="x")
+    await stream.aupdate(text="two", id="x")
+
+    for socket in (first, second):
+        assert "one" in await socket.receive_html(stream)
+        assert "two" in await socket.receive_html(stream)
+
+
+async def test_a_broadcast_from_a_plain_thread_arrives_promptly(connect):
+    socket = await connect()
+    stream = RoomStream.for_pk(1)
+    await socket.subscribe(stream)
+
+    # A timer, a pool or a command's thread: no event loop of its own.
+    thread = threading.Thread(target=stream.update, kwargs={"text": "from a thread", "id": "x"})
+    thread.start()
+
+    assert "from a thread" in await socket.receive_html(stream, timeout=1)
+    await asyncio.to_thread(thread.join)
+
+
+async def test_subscribing_twice_counts_and_delivers_once(connect):
+    socket = await connect()
+    stream = RoomStream.for_pk(1)
+    await socket.subscribe(stream)
+    await socket.subscribe(stream)
+
+    await stream.aupdate(text="once", id="x")
+    assert "once" in await socket.receive_html(stream)
+    await socket.send({"type": "unsubscribe", "stream": stream.group})
+    assert await socket.receive() == {"type": "unsubscribed", "stream": stream.group}
+
+    await stream.aupdate(text="still subscribed", id="x")
+    assert "still subscribed" in await socket.receive_html(stream)
+
+    await socket.send({"type": "unsubscribe", "stream": stream.group})
+    assert (await socket.receive())["type"] == "unsubscribed"
+    await socket.assert_nothing_from(stream)
+
+
+async def test_unsubscribing_a_stream_not_held_is_acknowledged(connect):
+    socket = await connect()
+
+    await socket.send({"type": "unsubscribe", "stream": "turbo.unknown"})
+
+    assert await socket.receive() == {"type": "unsubscribed", "stream": "turbo.unknown"}
+
+
+async def test_a_closed_socket_leaves_every_group(connect, channel_layer):
+    channels: list[str] = []
+    new_channel = channel_layer.new_channel
+
+    async def recorded_new_channel(*args: Any, **kwargs: Any) -> str:
+        channels.append(await new_channel(*args, **kwargs))
+        return channels[-1]
+
+    with mock.patch.object(channel_layer, "new_channel", recorded_new_channel):
+        socket = await connect()
+    room, lobby = RoomStream.for_pk(1), LobbyStream()
+    await socket.subscribe(room)
+    await socket.subscribe(lobby)
+    await socket.subscribe(lobby)
+
+    await socket.communicator.disconnect()
+
+    if isinstance(channel_layer, RedisPubSubChannelLayer):
+        # This layer drops a channel whose reader stopped, so only its group table
+        # can show a membership left behind.
+        groups = channel_layer._get_layer().groups
+        assert not [group for group, members in groups.items() if channels[0] in members]
+        return
+    # Were the closed socket's channel still in a group, a broadcast would reach it
+    # before the marker does.
+    marker = UserStream("marker")
+    await channel_layer.group_add(marker.group, channels[0])
+    for stream in (room, lobby):
+        await stream.aupdate(text="to nobody", id="x")
+    await marker.aupdate(text="marker", id="x")
+    received = await asyncio.wait_for(channel_layer.receive(channels[0]), 3)
+    assert "marker" in received["html"]
+
+
+async def rejection(socket: Socket, token: str) -> dict[str, Any]:
+    await socket.send({"type": "subscribe", "token": token})
+    frame = await socket.receive()
+    assert frame["type"] == "rejected", frame
+    assert frame["token"] == token
+    return frame
+
+
+def forged_token() -> str:
+    with override_settings(SECRET_KEY="an attacker's guess"):
+        return signing.dumps(RoomStream.for_pk(1))
+
+
+def tampered_token() -> str:
+    token = signing.dumps(RoomStream.for_pk(1))
+    return token[:-1] + ("A" if token[-1] != "A" else "B")
+
+
+@pytest.mark.parametrize(
+    ("make_token", "reason"),
+    [
+        pytest.param(forged_token, "invalid", id="forged"),
+        pytest.param(tampered_token, "invalid", id="tampered"),
+        pytest.param(lambda: "not a token", "invalid", id="garbage"),
+    ],
+)
+async def test_a_token_not_signed_here_is_rejected(connect, make_token, reason):
+    socket = await connect()
+
+    frame = await rejection(socket, make_token())
+
+    assert frame["reason"] == reason
+    assert "signature" in frame["message"]
+    await socket.assert_nothing_from(RoomStream.for_pk(1))
+
+
+async def test_an_expired_token_is_rejected_as_expired(connect):
+    socket = await connect()
+    with mock.patch("time.time", return_value=time.time() - 120):
+        token = signing.dumps(RoomStream.for_pk(1))
+
+    with override_settings(TURBO_TOKEN_MAX_AGE=60):
+        frame = await rejection(socket, token)
+
+    assert frame["reason"] == "expired"
+
+
+async def test_a_token_for_one_stream_never_joins_another(connect):
+    socket = await connect()
+    owner_stream, other_stream = PrivateStream(1), PrivateStream(2)
+    owner = User(pk=1, username="owner")
+    socket = await connect(owner)
+
+    ack = await socket.subscribe(owner_stream)
+    frame = await rejection(socket, signing.dumps(other_stream))
+
+    assert ack["stream"] == owner_stream.group != other_stream.group
+    assert frame["reason"] == "forbidden"
+    await socket.assert_nothing_from(other_stream)
+
+
+@pytest.mark.parametrize("user", [None, AnonymousUser(), User(pk=2, username="other")])
+async def test_a_user_the_stream_refuses_is_rejected(connect, user):
+    socket = await connect(user)
+    stream = PrivateStream(1)
+
+    frame = await rejection(socket, signing.dumps(stream))
+
+    assert frame["reason"] == "forbidden"
+    assert "user_passes_test() refused testapp:PrivateStream(1)" in frame["message"]
+    await socket.assert_nothing_from(stream)
+
+
+async def test_a_failing_permission_check_is_logged_and_rejected(connect, caplog):
+    socket = await connect()
+
+    frame = await rejection(socket, signing.dumps(FaultyStream()))
+
+    assert frame["reason"] == "error"
+    assert "the permission check is broken" not in frame["message"]
+    [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert record.getMessage() == "Checking a subscription to testapp:FaultyStream() failed"
+    assert "the permission check is broken" in str(record.exc_info[1])
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_stream_of_a_deleted_instance_is_not_found(connect):
+    socket = await connect()
+    await Tag.objects.acreate(slug="news")
+
+    ack = await socket.subscribe(TagStream.for_pk("news"))
+    frame = await rejection(socket, signing.dumps(TagStream.for_pk("gone")))
+
+    assert ack["type"] == "subscribed"
+    assert frame["reason"] == "not-found"
+    assert "does not exist" in frame["message"]
+
+
+async def test_a_socket_holds_at_most_max_subscriptions_streams(connect):
+    socket = await connect()
+    held = [UserStream(1), UserStream(2)]
+
+    with override_settings(TURBO_MAX_SUBSCRIPTIONS=2):
+        for stream in held:
+            await socket.subscribe(stream)
+        frame = await rejection(socket, signing.dumps(UserStream(3)))
+        again = await socket.subscribe(held[0])
+
+    assert frame["reason"] == "limit"
+    assert again["type"] == "subscribed"
+
+
+BAD_FRAMES = [
+    pytest.param("{", "malformed", id="not-json"),
+    pytest.param("[1, 2]", "malformed", id="a-list"),
+    pytest.param("null", "malformed", id="null"),
+    pytest.param('"subscribe"', "malformed", id="a-string"),
+    pytest.param("[" * 5000 + "]" * 5000, "malformed", id="deeply-nested"),
+    pytest.param("{}", "malformed", id="no-type"),
+    pytest.param('{"type": 3}', "malformed", id="type-not-a-string"),
+    pytest.param('{"type": "dance"}', "unknown-type", id="unknown-type"),
+    pytest.param('{"type": "subscribe"}', "malformed", id="subscribe-without-token"),
+    pytest.param('{"type": "subscribe", "token": 5}', "malformed", id="token-not-a-string"),
+    pytest.param('{"type": "unsubscribe"}', "malformed", id="unsubscribe-without-stream"),
+    pytest.param('{"type": "unsubscribe", "stream": []}', "malformed", id="stream-not-a-string"),
+]
+
+
+@pytest.mark.parametrize(("text", "reason"), BAD_FRAMES)
+async def test_a_bad_frame_gets_an_error_and_harms_nothing(connect, text, reason):
+    bystander, socket = await connect(), await connect()
+    stream = RoomStream.for_pk(1)
+    await bystander.subscribe(stream)
+    await socket.subscribe(stream)
+
+    await socket.communicator.send_to(text_data=text)
+    error = await socket.receive()
+    await stream.aupdate(text="after", id="x")
+
+    assert error["type"] == "error"
+    assert error["reason"] == reason
+    assert error["message"]
+    for each in (socket, bystander):
+        assert "after" in await each.receive_html(stream)
+
+
+async def test_a_binary_frame_gets_an_error(connect):
+    socket = await connect()
+
+    await socket.communicator.send_to(bytes_data=b'{"type": "subscribe"}')
+
+    assert (await socket.receive())["reason"] == "binary"
+    assert (await socket.subscribe(LobbyStream()))["type"] == "subscribed"
+
+
+async def test_an_oversized_frame_closes_the_socket_and_no_other(connect):
+    bystander, socket = await connect(), await connect()
+    stream = RoomStream.for_pk(1)
+    await bystander.subscribe(stream)
+
+    with override_settings(TURBO_MAX_FRAME_SIZE=1000):
+        await socket.send({"type": "subscribe", "token": "x" * 1000})
+        await socket.assert_closed(consumers.CLOSE_FRAME_TOO_BIG)
+    await stream.aupdate(text="after", id="x")
+
+    assert "after" in await bystander.receive_html(stream)
+
+
+async def test_a_frame_flood_closes_the_socket_and_no_other(connect):
+    bystander = await connect()
+    stream = RoomStream.for_pk(1)
+    await bystander.subscribe(stream)
+    with override_settings(TURBO_FRAME_BURST=5, TURBO_FRAME_RATE=0.001):
+        socket = await connect()
+    token = signing.dumps(stream)
+
+    for _ in range(5):
+        await socket.send({"type": "subscribe", "token": token})
+        assert (await socket.receive())["type"] == "subscribed"
+    await socket.send({"type": "subscribe", "token": token})
+    await socket.assert_closed(consumers.CLOSE_RATE_LIMITED)
+    await stream.aupdate(text="after", id="x")
+
+    assert "after" in await bystander.receive_html(stream)
+
+
+def test_the_rate_limit_refills_over_time():
+    with mock.patch("time.monotonic", return_value=100.0):
+        limit = consumers.RateLimit(rate=10, burst=2)
+        assert [limit.allow() for _ in range(3)] == [True, True, False]
+    with mock.patch("time.monotonic", return_value=100.15):
+        assert [limit.allow() for _ in range(2)] == [True, False]
+    with mock.patch("time.monotonic", return_value=1000.0):
+        assert [limit.allow() for _ in range(3)] == [True, True, False]
+
+
+@pytest.mark.parametrize("layer", ["memory", "redis-core"])
+async def test_a_subscriber_outlives_the_layers_group_expiry(layer):
+    # The layers forget a group membership after group_expiry seconds; the
+    # consumer renews its memberships before that.
+    config = layer_config(layer, group_expiry=2)
+    stream = RoomStream.for_pk(1)
+    with override_settings(CHANNEL_LAYERS={"default": config}):
+        socket = Socket()
+        await socket.communicator.connect()
+        await socket.subscribe(stream)
+
+        await asyncio.sleep(5)  # the condition under test: time passing, not a sync
+        await stream.aupdate(text="a day later", id="x")
+
+        assert "a day later" in await socket.receive_html(stream)
+        await socket.communicator.disconnect()
+
+
+async def test_without_a_channel_layer_the_socket_is_closed(caplog):
+    with override_settings(CHANNEL_LAYERS={}):
+        socket = Socket()
+        connected, code = await socket.communicator.connect()
+
+    assert not connected
+    assert code == consumers.CLOSE_NO_CHANNEL_LAYER
+    assert "no channel layer is configured" in caplog.text
+
+
+@pytest.fixture
+def no_consumer_yet(monkeypatch):
+    monkeypatch.setattr(turbo.broadcast, "_consumer_connected", False)
+    monkeypatch.setattr(turbo.broadcast, "_warned_in_memory", False)
+
+
+WARNING = "on the in-memory channel layer, in a process where no turbo websocket has connected"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("no_consumer_yet")
+def test_broadcasting_in_memory_without_consumers_warns_once(caplog):
+    RoomStream.for_pk(1).update(text="lost", id="x")
+    LobbyStream().update(text="lost", id="x")
+
+    [warning] = [r for r in caplog.records if WARNING in r.getMessage()]
+    assert warning.levelno == logging.WARNING
+    assert "testapp:RoomStream(1)" in warning.getMessage()
+    assert "channels_redis" in warning.getMessage()
+
+
+@pytest.mark.usefixtures("no_consumer_yet")
+async def test_broadcasting_in_memory_after_a_consumer_connected_does_not_warn(caplog):
+    socket = Socket()
+    await socket.communicator.connect()
+
+    await RoomStream.for_pk(1).aupdate(text="delivered", id="x")
+    await socket.communicator.disconnect()
+
+    assert WARNING not in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("no_consumer_yet")
+def test_broadcasting_on_any_layer_without_consumers_warns_only_in_memory(channel_layer, caplog):
+    RoomStream.for_pk(1).update(text="to other processes", id="x")
+
+    assert (WARNING in caplog.text) == (channel_layer.__class__.__name__ == "InMemoryChannelLayer")

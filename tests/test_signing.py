@@ -1,0 +1,161 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from django.core import signing as django_signing
+from django.test import override_settings
+
+from tests.testapp.streams import DocumentStream, LobbyStream, RoomStream, TagStream, UserStream
+from turbo import signing
+
+STREAMS = [
+    RoomStream.for_pk(7),
+    DocumentStream.for_pk(uuid.UUID("12345678-1234-5678-1234-567812345678")),
+    TagStream.for_pk("news"),
+    UserStream(3, kind="mentions"),
+    LobbyStream(),
+]
+
+
+@pytest.mark.parametrize("stream", STREAMS, ids=str)
+def test_a_token_gives_back_an_equal_stream(stream):
+    loaded = signing.loads(signing.dumps(stream))
+
+    assert type(loaded) is type(stream)
+    assert loaded == stream
+    assert loaded.group == stream.group
+
+
+def test_the_group_from_a_token_is_the_same_in_another_process():
+    token = signing.dumps(DocumentStream.for_pk(uuid.uuid4()))
+    code = (
+        "import django, sys; django.setup(); from turbo import signing; "
+        "print(signing.loads(sys.argv[1]).group)"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONHASHSEED": "random"}
+    result = subprocess.run(
+        [sys.executable, "-c", code, token],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parent.parent,
+        env=env,
+    )
+
+    assert result.stdout.strip() == signing.loads(token).group
+
+
+def tamper(token: str) -> str:
+    payload, rest = token.split(":", 1)
+    flipped = "A" if payload[1] != "A" else "B"
+    return payload[0] + flipped + payload[2:] + ":" + rest
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(tamper, id="tampered"),
+        pytest.param(lambda token: token[: len(token) // 2], id="truncated"),
+        pytest.param(lambda token: token.rsplit(":", 1)[0], id="signature-cut"),
+        pytest.param(lambda token: "", id="empty"),
+        pytest.param(lambda token: "garbage", id="garbage"),
+        pytest.param(
+            lambda token: django_signing.dumps(["testapp:RoomStream", [7], {}], salt="other"),
+            id="foreign-salt",
+        ),
+        pytest.param(
+            lambda token: django_signing.dumps(["testapp:RoomStream", [7], {}]),
+            id="default-salt",
+        ),
+    ],
+)
+def test_a_token_not_made_here_for_a_subscription_is_invalid(make):
+    token = make(signing.dumps(RoomStream.for_pk(7)))
+
+    with pytest.raises(signing.InvalidToken, match="signature") as caught:
+        signing.loads(token)
+    assert caught.value.reason == "invalid"
+
+
+def test_a_token_signed_with_another_secret_key_is_invalid():
+    with override_settings(SECRET_KEY="another-site"):
+        token = signing.dumps(RoomStream.for_pk(7))
+
+    with pytest.raises(signing.InvalidToken):
+        signing.loads(token)
+
+
+def test_a_token_signed_with_a_fallback_key_is_still_valid():
+    with override_settings(SECRET_KEY="the-old-key"):
+        token = signing.dumps(RoomStream.for_pk(7))
+
+    with override_settings(SECRET_KEY_FALLBACKS=["the-old-key"]):
+        assert signing.loads(token) == RoomStream.for_pk(7)
+
+
+@pytest.mark.parametrize("token", [None, 3, ["a"], {"token": "x"}])
+def test_a_token_must_be_a_string(token):
+    with pytest.raises(signing.InvalidToken, match="string"):
+        signing.loads(token)
+
+
+def minted_ago(seconds: float) -> str:
+    with mock.patch("time.time", return_value=time.time() - seconds):
+        return signing.dumps(RoomStream.for_pk(7))
+
+
+@pytest.mark.parametrize("max_age", [60, 60.0, timedelta(minutes=1)])
+def test_tokens_expire_after_the_max_age_setting(max_age):
+    with override_settings(TURBO_TOKEN_MAX_AGE=max_age):
+        assert signing.loads(minted_ago(30)) == RoomStream.for_pk(7)
+        with pytest.raises(signing.ExpiredToken, match="expired") as caught:
+            signing.loads(minted_ago(120))
+    assert caught.value.reason == "expired"
+
+
+def test_tokens_do_not_expire_by_default():
+    assert signing.loads(minted_ago(10 * 365 * 86400)) == RoomStream.for_pk(7)
+
+
+def test_max_age_can_be_given_per_call():
+    with pytest.raises(signing.ExpiredToken):
+        signing.loads(minted_ago(120), max_age=60)
+
+
+def test_a_genuine_token_for_an_unregistered_stream_is_not_found():
+    token = django_signing.dumps(["testapp:GoneStream", [], {}], salt=signing.SALT)
+
+    with pytest.raises(signing.UnknownStream, match="testapp:RoomStream") as caught:
+        signing.loads(token)
+    assert caught.value.reason == "not-found"
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "kwargs"),
+    [
+        ("testapp:UserStream", [], {}),
+        ("testapp:UserStream", [1], {"colour": "red"}),
+        ("testapp:RoomStream", ["not-a-number"], {}),
+    ],
+)
+def test_a_genuine_token_whose_stream_cannot_be_rebuilt_is_not_found(name, args, kwargs):
+    token = django_signing.dumps([name, args, kwargs], salt=signing.SALT)
+
+    with pytest.raises(signing.UnknownStream, match="cannot be rebuilt"):
+        signing.loads(token)
+
+
+def test_the_payload_is_the_stream_name_and_identity():
+    token = signing.dumps(UserStream(3, kind="mentions"))
+
+    payload = django_signing.loads(token, salt=signing.SALT)
+    assert json.dumps(payload) == '["testapp:UserStream", [3], {"kind": "mentions"}]'

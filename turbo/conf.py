@@ -1,0 +1,87 @@
+"""The ``TURBO_*`` settings, with their defaults.
+
+Each is read when used, so ``override_settings`` applies, and checked, so a
+wrong type is reported by name rather than failing somewhere deep.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+DEFAULTS: dict[str, Any] = {
+    "TURBO_WEBSOCKET_PATH": "ws/turbo/",
+    "TURBO_TOKEN_MAX_AGE": None,
+    "TURBO_MAX_FRAME_SIZE": 16 * 1024,
+    "TURBO_MAX_SUBSCRIPTIONS": 100,
+    "TURBO_FRAME_RATE": 20.0,
+    "TURBO_FRAME_BURST": 200,
+}
+
+
+def _get(name: str) -> Any:
+    return getattr(settings, name, DEFAULTS[name])
+
+
+def _positive(name: str, kind: type[int] | type[float]) -> Any:
+    value = _get(name)
+    if isinstance(value, bool) or not isinstance(value, int | kind) or value <= 0:
+        raise ImproperlyConfigured(f"{name} must be a positive number, not {value!r}.")
+    return value
+
+
+def websocket_path() -> str:
+    """``TURBO_WEBSOCKET_PATH``: the route of the websocket, as in ``path()``.
+
+    Default ``"ws/turbo/"``, served at ``/ws/turbo/``.
+    """
+    value = _get("TURBO_WEBSOCKET_PATH")
+    if not isinstance(value, str) or not value.strip("/"):
+        raise ImproperlyConfigured(
+            f"TURBO_WEBSOCKET_PATH must be a non-empty path like 'ws/turbo/', not {value!r}."
+        )
+    return str(value.lstrip("/"))
+
+
+def token_max_age() -> float | None:
+    """``TURBO_TOKEN_MAX_AGE``: seconds (or a ``timedelta``) a token stays valid.
+
+    Default ``None``: tokens never expire.
+    """
+    value = _get("TURBO_TOKEN_MAX_AGE")
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ImproperlyConfigured(
+            f"TURBO_TOKEN_MAX_AGE must be None, a positive number of seconds or a "
+            f"timedelta, not {value!r}."
+        )
+    return float(value)
+
+
+def max_frame_size() -> int:
+    """``TURBO_MAX_FRAME_SIZE``: the longest frame a client may send, in characters.
+
+    Default 16384; a longer frame closes the socket with code 1009.
+    """
+    return int(_positive("TURBO_MAX_FRAME_SIZE", int))
+
+
+def max_subscriptions() -> int:
+    """``TURBO_MAX_SUBSCRIPTIONS``: streams one socket may hold at once. Default 100."""
+    return int(_positive("TURBO_MAX_SUBSCRIPTIONS", int))
+
+
+def frame_rate() -> tuple[float, int]:
+    """``TURBO_FRAME_RATE`` and ``TURBO_FRAME_BURST``: the client frame rate limit.
+
+    A socket may send ``TURBO_FRAME_BURST`` frames at once (default 200), then
+    ``TURBO_FRAME_RATE`` per second (default 20); beyond that it is closed with
+    code 4429.
+    """
+    return float(_positive("TURBO_FRAME_RATE", float)), int(_positive("TURBO_FRAME_BURST", int))

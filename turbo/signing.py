@@ -1,0 +1,96 @@
+"""Signed subscription tokens: which stream a page may subscribe to.
+
+``{% turbo_subscribe %}`` puts :func:`dumps` of a stream into the page; the
+websocket consumer turns it back into the stream with :func:`loads`. Tokens
+are signed with ``SECRET_KEY`` (and ``SECRET_KEY_FALLBACKS``) by
+:mod:`django.core.signing`, under a salt of their own, so no other signed value
+of the site can pass for one. A token proves that this site rendered a
+subscription to that stream; it does not say for whom: who may subscribe is
+the stream's ``user_passes_test()``, checked on every subscribe.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, ClassVar, Final
+
+from django.core import signing
+from django.core.exceptions import ValidationError
+
+from turbo import conf
+from turbo.registry import registry
+
+if TYPE_CHECKING:
+    from turbo.streams import Stream
+
+#: The salt of every subscription token.
+SALT: Final = "turbo.signing.subscription"
+
+
+class TokenError(Exception):
+    """A token that cannot be used; ``reason`` is the rejection sent to the client."""
+
+    reason: ClassVar[str] = "invalid"
+
+
+class InvalidToken(TokenError):
+    """The token was not signed by this site for a subscription, or was altered."""
+
+
+class ExpiredToken(TokenError):
+    """The token is older than ``TURBO_TOKEN_MAX_AGE``; the page needs a new one."""
+
+    reason = "expired"
+
+
+class UnknownStream(TokenError):
+    """The token is genuine but its stream can no longer be built."""
+
+    reason = "not-found"
+
+
+def dumps(stream: Stream) -> str:
+    """The token of ``stream``: its name and identity, signed and timestamped.
+
+    ``turbo.signing.dumps(room.stream)`` gives a URL-safe string that
+    :func:`loads` turns back into an equal stream.
+    """
+    args, kwargs = stream.identity()
+    return signing.dumps([stream.stream_name(), args, kwargs], salt=SALT, compress=True)
+
+
+def loads(token: object, *, max_age: float | None = None) -> Stream:
+    """The stream a token made by :func:`dumps` names.
+
+    ``max_age`` (seconds) defaults to ``TURBO_TOKEN_MAX_AGE``. Raises
+    :class:`InvalidToken`, :class:`ExpiredToken` or :class:`UnknownStream`,
+    whose message says what went wrong::
+
+        try:
+            stream = turbo.signing.loads(token)
+        except turbo.signing.TokenError as error:
+            reject(error.reason, str(error))
+    """
+    if not isinstance(token, str):
+        raise InvalidToken(f"A token is a string, not {type(token).__name__}.")
+    if max_age is None:
+        max_age = conf.token_max_age()
+    try:
+        payload: Any = signing.loads(
+            token, salt=SALT, max_age=None if max_age is None else timedelta(seconds=max_age)
+        )
+    except signing.SignatureExpired as error:
+        raise ExpiredToken(f"The token has expired ({error}); reload the page.") from None
+    except signing.BadSignature:
+        raise InvalidToken("The token's signature does not match: it was not made here.") from None
+    name, args, kwargs = payload
+    try:
+        stream_class = registry.get(name)
+    except LookupError as error:
+        raise UnknownStream(str(error.args[0])) from None
+    try:
+        return stream_class.from_identity(args, kwargs)
+    except (TypeError, ValueError, ValidationError) as error:
+        raise UnknownStream(
+            f"{name} cannot be rebuilt from {args!r}, {kwargs!r}: {error}"
+        ) from None

@@ -1,0 +1,101 @@
+"""``{% load turbo_streams %}``: subscribe a page to streams, and load the client."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from django import template
+from django.db.models import Model
+from django.templatetags.static import static
+from django.urls import get_script_prefix
+from django.utils.html import format_html_join
+
+from turbo import conf, signing
+from turbo.registry import registry
+from turbo.streams import Stream
+
+if TYPE_CHECKING:
+    from django.utils.safestring import SafeString
+
+register = template.Library()
+
+#: The custom element the client script defines.
+ELEMENT: Final = "turbo-channels-stream-source"
+#: Static paths of the bundled Turbo and of the client module.
+TURBO_SCRIPT: Final = "turbo/vendor/turbo.es2017-esm.js"
+CLIENT_SCRIPT: Final = "turbo/turbo_streams.js"
+
+
+def resolve_stream(source: object) -> Stream:
+    """The stream ``{% turbo_subscribe %}`` means by ``source``.
+
+    A model instance gives its stream, a :class:`~turbo.Stream` itself, and a
+    stream class or an ``"app_label:StreamName"`` string the stream built
+    without arguments.
+    """
+    if isinstance(source, Stream):
+        return source
+    if isinstance(source, Model):
+        model_stream = registry.for_model(type(source))
+        if model_stream is None:
+            raise template.TemplateSyntaxError(
+                f"turbo_subscribe: {type(source).__name__} has no stream; declare a "
+                f"ModelStream for it in its app's streams.py."
+            )
+        return model_stream(source)
+    stream_class: type[Stream]
+    if isinstance(source, str):
+        try:
+            stream_class = registry.get(source)
+        except LookupError as error:
+            raise template.TemplateSyntaxError(f"turbo_subscribe: {error.args[0]}") from None
+    elif isinstance(source, type) and issubclass(source, Stream):
+        stream_class = source
+    else:
+        raise template.TemplateSyntaxError(
+            f"turbo_subscribe takes model instances, streams and 'app_label:StreamName' "
+            f"strings, not {source!r}."
+        )
+    try:
+        return stream_class()
+    except TypeError as error:
+        raise template.TemplateSyntaxError(
+            f"turbo_subscribe: {stream_class.stream_name()} needs arguments ({error}); "
+            f"pass a stream object from the view instead, e.g. "
+            f"{stream_class.__name__}(...) in the context."
+        ) from None
+
+
+@register.simple_tag
+def turbo_subscribe(*sources: object) -> SafeString:
+    """Subscribe the page to each stream given: instances, streams or names.
+
+    ``{% turbo_subscribe room %}`` renders one invisible element per stream,
+    carrying a signed token; the client script subscribes while it is in the
+    page. ``{% turbo_subscribe room request.user.notifications "chat:Lobby" %}``
+    subscribes to three.
+    """
+    if not sources:
+        raise template.TemplateSyntaxError("turbo_subscribe needs at least one stream.")
+    url = get_script_prefix() + conf.websocket_path()
+    return format_html_join(
+        "",
+        '<{0} url="{1}" stream="{2}" token="{3}"></{0}>',
+        (
+            (ELEMENT, url, stream.group, signing.dumps(stream))
+            for stream in map(resolve_stream, sources)
+        ),
+    )
+
+
+@register.simple_tag
+def turbo_head(*, turbo: bool = True) -> SafeString:
+    """The ``<script>`` tags of the bundled Turbo and of the client, for ``<head>``.
+
+    ``{% turbo_head %}`` loads both; a page whose own bundle already imports
+    ``@hotwired/turbo`` uses ``{% turbo_head turbo=False %}`` for the client only.
+    """
+    scripts = [TURBO_SCRIPT, CLIENT_SCRIPT] if turbo else [CLIENT_SCRIPT]
+    return format_html_join(
+        "\n", '<script type="module" src="{}"></script>', ((static(s),) for s in scripts)
+    )
