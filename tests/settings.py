@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
 
 SECRET_KEY = "tests-only-not-secret"
-DEBUG = False
+# runserver serves static files only with DEBUG, as in a developer's project.
+DEBUG = os.environ.get("TURBO_LIVE_DEBUG") == "1"
 USE_TZ = True
-ALLOWED_HOSTS = ["*"]
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 ROOT_URLCONF = "tests.urls"
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 
@@ -51,7 +53,19 @@ if os.environ.get("TURBO_TEST_DATABASE", "sqlite") == "postgres":
         }
     }
 else:
-    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+    # A file, not memory: the live tests' server processes share it.
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": ":memory:",
+            "TEST": {
+                "NAME": os.path.join(
+                    tempfile.gettempdir(),
+                    f"turbo-tests-{os.environ.get('TOX_ENV_NAME', 'local')}-{os.getpid()}.sqlite3",
+                )
+            },
+        }
+    }
 
 # Server processes started by the live tests use the test run's database.
 if "TURBO_LIVE_DATABASE_NAME" in os.environ:

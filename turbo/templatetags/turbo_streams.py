@@ -44,6 +44,10 @@ def resolve_stream(source: object) -> Stream:
             )
         return model_stream(source)
     stream_class: type[Stream]
+    if source == "":
+        raise template.TemplateSyntaxError(
+            "turbo_subscribe got an empty value: is a context variable missing?"
+        )
     if isinstance(source, str):
         try:
             stream_class = registry.get(source)

@@ -1,0 +1,188 @@
+"""Real server processes and websocket clients for the live tests.
+
+A :class:`ServerProcess` runs ``daphne tests.asgi:application`` or ``manage.py
+runserver`` (daphne's) in its own process, on the test run's database and on a
+channel layer given as a ``CHANNEL_LAYERS`` entry; a :class:`LiveSocket`
+speaks the protocol to it with the ``websockets`` library, as a browser would
+(an ``Origin`` header included: origin validation refuses a handshake without
+one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import websockets
+from django.db import connection
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = re.compile(r'<turbo-channels-stream-source [^>]*token="([^"]+)"')
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class ServerProcess:
+    """One server process; :meth:`start` returns once it accepts connections."""
+
+    def __init__(
+        self,
+        layer: dict[str, Any],
+        kind: Literal["daphne", "runserver"] = "daphne",
+        port: int | None = None,
+    ) -> None:
+        self.layer, self.kind = layer, kind
+        self.port = port or free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = tempfile.NamedTemporaryFile(prefix=f"turbo-{kind}-", suffix=".log")  # noqa: SIM115
+
+    @property
+    def command(self) -> list[str]:
+        if self.kind == "daphne":
+            address = ["-b", "127.0.0.1", "-p", str(self.port)]
+            return [sys.executable, "-m", "daphne", *address, "tests.asgi:application"]
+        return [sys.executable, "-m", "django", "runserver", "--noreload", f"127.0.0.1:{self.port}"]
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30) -> None:
+        self.process = subprocess.Popen(
+            self.command,
+            cwd=ROOT,
+            env=environment(self.layer, debug=self.kind == "runserver"),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.kind} exited:\n{self.output()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{self.kind} did not listen:\n{self.output()}") from None
+                # Nothing announces readiness but the port itself.
+                time.sleep(0.05)
+            else:
+                return
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def output(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")
+
+    def get(self, path: str) -> tuple[int, str]:
+        """GET ``path``: the status and the body."""
+        try:
+            with urllib.request.urlopen(self.origin + path, timeout=10) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    def post(self, path: str, **data: str) -> str:
+        body = "&".join(f"{k}={urllib.parse.quote(v)}" for k, v in data.items()).encode()
+        with urllib.request.urlopen(self.origin + path, body, timeout=10) as response:
+            return str(response.read().decode())
+
+    def token(self, path: str) -> str:
+        """The first subscription token of the page at ``path``."""
+        status, html = self.get(path)
+        assert status == 200, html
+        match = TOKEN.search(html)
+        assert match, html
+        return match.group(1)
+
+
+def environment(layer: dict[str, Any], *, debug: bool = False) -> dict[str, str]:
+    """The environment of a process of this test run: same settings, database, layer."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "PYTHONPATH": str(ROOT),
+        "TURBO_LIVE_DATABASE_NAME": str(connection.settings_dict["NAME"]),
+        "TURBO_LIVE_CHANNEL_LAYER": json.dumps(layer),
+    }
+    if debug:
+        env["TURBO_LIVE_DEBUG"] = "1"
+    return env
+
+
+def manage(layer: dict[str, Any], *args: str) -> str:
+    """Run ``manage.py`` with ``args`` in a process of its own; its output."""
+    result = subprocess.run(
+        [sys.executable, "-m", "django", *args],
+        cwd=ROOT,
+        env=environment(layer),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+class LiveSocket:
+    """A websocket client of the protocol, with an ``Origin``, as browsers send."""
+
+    def __init__(self, server: ServerProcess, origin: str | None = None) -> None:
+        self.url = f"ws://127.0.0.1:{server.port}/ws/turbo/"
+        self.origin = origin or server.origin
+        self.connection: Any = None
+
+    async def __aenter__(self) -> LiveSocket:
+        self.connection = await websockets.connect(
+            self.url, origin=self.origin, compression=None, open_timeout=10
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.connection.close()
+
+    async def receive(self, timeout: float = 10) -> dict[str, Any]:
+        return dict(json.loads(await asyncio.wait_for(self.connection.recv(), timeout)))
+
+    async def subscribe(self, token: str) -> str:
+        """Subscribe with ``token``; the stream's key from the acknowledgement."""
+        await self.connection.send(json.dumps({"type": "subscribe", "token": token}))
+        ack = await self.receive()
+        assert ack["type"] == "subscribed", ack
+        return str(ack["stream"])
+
+    async def receive_html(self) -> str:
+        frame = await self.receive()
+        assert frame["type"] == "message", frame
+        return str(frame["html"])

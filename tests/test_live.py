@@ -1,0 +1,97 @@
+"""End to end over real processes: daphne or runserver, Redis, a separate saver."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import websockets
+
+from tests.conftest import layer_config
+from tests.live import LiveSocket, ServerProcess, manage
+from tests.testapp.models import Room
+from turbo.templatetags.turbo_streams import CLIENT_SCRIPT, TURBO_SCRIPT
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def servers() -> Iterator[Callable[..., ServerProcess]]:
+    """``servers(layer, kind="daphne")`` → a started :class:`ServerProcess`."""
+    started: list[ServerProcess] = []
+
+    def start(layer: dict[str, Any], kind: str = "daphne") -> ServerProcess:
+        server = ServerProcess(layer, kind)  # type: ignore[arg-type]
+        started.append(server)
+        server.start()
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.mark.parametrize("layer", ["redis-core", "redis-pubsub"])
+async def test_a_save_in_a_command_reaches_sockets_on_every_server(servers, layer):
+    config = layer_config(layer)
+    room = await Room.objects.acreate(name="everywhere")
+    first, second = await asyncio.gather(
+        asyncio.to_thread(servers, config), asyncio.to_thread(servers, config)
+    )
+
+    async with LiveSocket(first) as on_first, LiveSocket(second) as on_second:
+        for socket, server in ((on_first, first), (on_second, second)):
+            await socket.subscribe(server.token(f"/rooms/{room.pk}/"))
+        output = await asyncio.to_thread(manage, config, "say", str(room.pk), "hello all")
+        message_id = output.strip()
+
+        for socket in (on_first, on_second):
+            html = await socket.receive_html()
+            assert f'<li id="{message_id}">' in html
+            assert "hello all" in html
+
+
+@pytest.mark.parametrize("kind", ["daphne", "runserver"])
+async def test_the_scripts_turbo_head_emits_are_served(servers, kind):
+    server = await asyncio.to_thread(servers, layer_config("memory"), kind)
+    room = await Room.objects.acreate(name="static")
+
+    status, html = await asyncio.to_thread(server.get, f"/rooms/{room.pk}/")
+    assert status == 200
+    for path in (TURBO_SCRIPT, CLIENT_SCRIPT):
+        assert f'src="/static/{path}"' in html
+        status, body = await asyncio.to_thread(server.get, f"/static/{path}")
+        assert status == 200
+        assert "customElements" in body or "Turbo" in body
+
+
+async def test_runserver_on_the_in_memory_layer_delivers_a_views_broadcast(servers):
+    server = await asyncio.to_thread(servers, layer_config("memory"), "runserver")
+    room = await Room.objects.acreate(name="day one")
+
+    async with LiveSocket(server) as socket:
+        await socket.subscribe(await asyncio.to_thread(server.token, f"/rooms/{room.pk}/"))
+        message_id = await asyncio.to_thread(server.post, f"/rooms/{room.pk}/say/", text="hi")
+
+        html = await socket.receive_html()
+
+    assert f'<li id="{message_id}">' in html
+
+
+@pytest.mark.parametrize(
+    "origin", [None, "http://evil.example"], ids=["no-origin", "foreign-origin"]
+)
+async def test_a_handshake_without_an_allowed_origin_is_refused(servers, origin):
+    server = await asyncio.to_thread(servers, layer_config("memory"))
+    headers = {} if origin is None else {"origin": origin}
+
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await websockets.connect(f"ws://127.0.0.1:{server.port}/ws/turbo/", **headers)
+
+    assert refused.value.response.status_code == 403
+    async with LiveSocket(server):  # the page's own origin is welcome
+        pass
