@@ -1,0 +1,422 @@
+// The browser side of django-turbo-streams: the <turbo-channels-stream-source>
+// element. docs/protocol.rst specifies the frames and docs/client.rst how to
+// use it.
+//
+// Load it with <script type="module"> after Turbo. Every element is a Turbo
+// stream source; all elements with the same `url` share one websocket, and
+// all elements with the same `stream` share one subscription on it.
+
+const ELEMENT_NAME = "turbo-channels-stream-source";
+
+// How long a stream that lost its last element stays subscribed, so that a
+// Turbo Drive visit to a page with the same stream, or a moved
+// data-turbo-permanent element, keeps it without unsubscribing and
+// subscribing again.
+const UNSUBSCRIBE_DELAY = 1000;
+// Reconnect delays: from RECONNECT_DELAY_MIN, doubling up to RECONNECT_DELAY_MAX.
+const RECONNECT_DELAY_MIN = 500;
+const RECONNECT_DELAY_MAX = 30_000;
+// Sockets in a row that never opened before giving up.
+const MAX_FAILED_ATTEMPTS = 10;
+// An expired token reloads the page at most once in this long (per URL).
+const EXPIRED_RELOAD_INTERVAL = 10_000;
+
+// Absolute websocket URL → Connection, while it holds streams.
+const connections = new Map();
+
+// One websocket URL: its socket and the streams subscribed on it.
+class Connection {
+  static for(url) {
+    let connection = connections.get(url);
+    if (!connection) {
+      connection = new Connection(url);
+      connections.set(url, connection);
+    }
+    return connection;
+  }
+
+  // Stream key → {key, token, sentToken, state, elements, unsubscribeTimer}.
+  // state is "idle" (not subscribed on the current socket, if any),
+  // "pending" (subscribe sent, no answer yet), "subscribed" or "rejected".
+  // elements is the Set of counted elements: its size is the stream's count.
+  #streams = new Map();
+  #url;
+  #socket = null;
+  #socketListeners = null; // AbortController for the current socket's listeners
+  #windowListeners = new AbortController();
+  #retryTimer = 0;
+  #retries = 0; // reconnects scheduled since the last socket that opened
+  #failures = 0; // sockets in a row that closed without opening
+  #failed = false; // gave up after MAX_FAILED_ATTEMPTS failures
+
+  constructor(url) {
+    this.#url = url;
+    // Back online: do not wait out the backoff, nor stay failed.
+    window.addEventListener("online", () => this.#restart(), {
+      signal: this.#windowListeners.signal,
+    });
+  }
+
+  // Counts an element in its stream, subscribing the stream if it is new.
+  // Returns the stream, for remove().
+  add(element, key, token) {
+    let stream = this.#streams.get(key);
+    if (!stream) {
+      stream = { key, token, sentToken: null, state: "idle", elements: new Set(), unsubscribeTimer: 0 };
+      this.#streams.set(key, stream);
+    }
+    clearTimeout(stream.unsubscribeTimer);
+    stream.elements.add(element);
+    stream.token = token; // the newest token, for subscribing after a reconnect
+    // Retrying a rejected token cannot help, but an element with another
+    // token (the page was reloaded after `expired`, say) may succeed.
+    if (stream.state === "rejected" && token !== stream.sentToken) stream.state = "idle";
+    // Also clears a `connected` copied from Turbo's snapshot cache.
+    element.toggleAttribute("connected", stream.state === "subscribed");
+
+    if (this.#failed) this.#restart();
+    else if (this.#socket?.readyState === WebSocket.OPEN) {
+      if (stream.state === "idle") this.#subscribe(stream);
+    } else this.#openIfNeeded();
+    return stream;
+  }
+
+  // Uncounts an element; unsubscribes the stream UNSUBSCRIBE_DELAY after its
+  // count reaches 0, unless an element of it is added in the meantime.
+  remove(element, stream) {
+    stream.elements.delete(element);
+    if (stream.elements.size === 0) {
+      stream.unsubscribeTimer = setTimeout(() => this.#drop(stream), UNSUBSCRIBE_DELAY);
+    }
+  }
+
+  // For window.TurboChannels.
+  get debugState() {
+    let state;
+    if (this.#failed) state = "failed";
+    else if (this.#retryTimer) state = "waiting";
+    else if (!this.#socket) state = "closed";
+    else state = this.#socket.readyState === WebSocket.OPEN ? "open" : "connecting";
+    const streams = {};
+    for (const { key, state, elements } of this.#streams.values()) {
+      streams[key] = { state, elements: elements.size };
+    }
+    return { url: this.#url, state, failures: this.#failures, streams };
+  }
+
+  // For reloadForExpiredToken().
+  get sentTokens() {
+    return [...this.#streams.values()].map((stream) => stream.sentToken);
+  }
+
+  #drop(stream) {
+    this.#streams.delete(stream.key);
+    // A pending subscribe is answered before this unsubscribe is read.
+    if (stream.state === "subscribed" || stream.state === "pending") {
+      this.#send({ type: "unsubscribe", stream: stream.key });
+    }
+    if (this.#streams.size === 0) this.#close();
+  }
+
+  #close() {
+    clearTimeout(this.#retryTimer);
+    // Remove the listeners first, so the close event schedules no reconnect.
+    this.#socketListeners?.abort();
+    this.#socket?.close(1000);
+    this.#windowListeners.abort();
+    connections.delete(this.#url);
+  }
+
+  // Opens a socket if none is open or scheduled and a stream wants one.
+  #openIfNeeded() {
+    if (!this.#socket && !this.#retryTimer && this.#wantsSocket()) this.#open();
+  }
+
+  // Whether a stream may still subscribe: a rejected one waits for a new token.
+  #wantsSocket() {
+    return [...this.#streams.values()].some((stream) => stream.state !== "rejected");
+  }
+
+  #restart() {
+    if (!this.#retryTimer && !this.#failed) return;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = 0;
+    this.#failed = false;
+    this.#failures = this.#retries = 0;
+    this.#openIfNeeded();
+  }
+
+  #open() {
+    this.#retryTimer = 0;
+    const socket = (this.#socket = new WebSocket(this.#url));
+    this.#socketListeners = new AbortController();
+    const options = { signal: this.#socketListeners.signal };
+    let opened = false;
+    socket.addEventListener("open", () => {
+      opened = true;
+      this.#failures = this.#retries = 0;
+      for (const stream of this.#streams.values()) {
+        if (stream.state === "idle") this.#subscribe(stream);
+      }
+    }, options);
+    socket.addEventListener("message", (event) => this.#receive(event.data), options);
+    socket.addEventListener("close", () => this.#closed(opened), options);
+  }
+
+  #closed(opened) {
+    this.#socketListeners.abort();
+    this.#socket = null;
+    for (const stream of this.#streams.values()) {
+      if (stream.state !== "rejected") stream.state = "idle";
+      for (const element of stream.elements) element.removeAttribute("connected");
+    }
+    // A handshake the server refused (a failed origin check, say) closes
+    // with 1006 before opening, exactly like a server that is down.
+    if (!opened && ++this.#failures >= MAX_FAILED_ATTEMPTS) return this.#giveUp();
+    if (!this.#wantsSocket()) return;
+    // Equal jitter, a random delay between half and all of the backoff,
+    // spreads the reconnects of all pages after a server restart.
+    const backoff = Math.min(RECONNECT_DELAY_MAX, RECONNECT_DELAY_MIN * 2 ** this.#retries++);
+    const delay = backoff / 2 + (Math.random() * backoff) / 2;
+    this.#retryTimer = setTimeout(() => this.#open(), delay);
+  }
+
+  #giveUp() {
+    this.#failed = true;
+    console.error(
+      `turbo-channels: gave up connecting to ${this.#url}: ${MAX_FAILED_ATTEMPTS} websockets in a row ` +
+        "closed without opening. The browser reports a handshake the server refused exactly like a " +
+        "server that is down (close code 1006), so check that the server runs and serves websockets " +
+        `at this URL (an ASGI server such as daphne), that ALLOWED_HOSTS allows "${location.hostname}", ` +
+        `and that the Origin header of this page ("${location.origin}") passes the server's origin ` +
+        "validation (AllowedHostsOriginValidator). The next stream element added to the page tries again.",
+    );
+    document.dispatchEvent(new CustomEvent("turbo-channels:failed", { detail: { url: this.#url } }));
+  }
+
+  #subscribe(stream) {
+    stream.state = "pending";
+    stream.sentToken = stream.token;
+    this.#send({ type: "subscribe", token: stream.token });
+  }
+
+  #send(frame) {
+    this.#socket.send(JSON.stringify(frame));
+  }
+
+  #receive(data) {
+    let frame;
+    try {
+      frame = JSON.parse(data);
+    } catch {
+      return console.warn("turbo-channels: ignored a frame that is not JSON:", data);
+    }
+    switch (frame?.type) {
+      case "subscribed": {
+        const stream = this.#pending(frame.token);
+        if (!stream) return;
+        stream.state = "subscribed";
+        for (const element of stream.elements) element.toggleAttribute("connected", true);
+        return;
+      }
+      case "rejected": {
+        const stream = this.#pending(frame.token);
+        if (!stream) return;
+        stream.state = "rejected";
+        return rejected(stream, frame);
+      }
+      case "message": {
+        // Turbo applies every message of every stream source, so a message
+        // goes to one element of the stream however many the page holds.
+        const element = this.#streams.get(frame.stream)?.elements.values().next().value;
+        element?.dispatchEvent(new MessageEvent("message", { data: frame.html }));
+        return;
+      }
+      case "error":
+        return console.warn(`turbo-channels: the server could not act on a frame (${frame.reason}): ${frame.message}`);
+      // "unsubscribed" needs nothing; unknown types are ignored, so that a
+      // newer server can add some.
+    }
+  }
+
+  // The stream awaiting the answer to a subscribe with this token: answers
+  // carry the token, not always the stream.
+  #pending(token) {
+    for (const stream of this.#streams.values()) {
+      if (stream.state === "pending" && stream.sentToken === token) return stream;
+    }
+  }
+
+}
+
+function rejected(stream, { reason, message }) {
+  console.warn(`turbo-channels: subscription to ${stream.key} rejected (${reason}): ${message}`);
+  // Copied: a listener may remove elements.
+  const elements = [...stream.elements];
+  for (const element of elements) {
+    element.dispatchEvent(new CustomEvent("turbo-channels:rejected", {
+      bubbles: true,
+      detail: { reason, message, stream: stream.key },
+    }));
+  }
+  if (reason !== "expired" || elements.length === 0) return;
+  // Dispatched on every element, even after one was cancelled.
+  const cancelled = elements
+    .map((element) => element.dispatchEvent(new CustomEvent("turbo-channels:expired", {
+      bubbles: true,
+      cancelable: true,
+      detail: { stream: stream.key },
+    })))
+    .includes(false);
+  if (!cancelled) reloadForExpiredToken(stream.sentToken);
+}
+
+// The tokens held when this page last asked Turbo to reload: their expiries,
+// arriving while the reload is under way, are already taken care of.
+let tokensReloadedFor = new Set();
+
+function reloadForExpiredToken(token) {
+  if (tokensReloadedFor.has(token)) return;
+  // In sessionStorage, to survive a full reload: if the new page's tokens
+  // expire too (TURBO_TOKEN_MAX_AGE too short?), reloading would loop.
+  const key = `turbo-channels:expired-reload:${location.href}`;
+  try {
+    if (Date.now() - Number(sessionStorage.getItem(key)) < EXPIRED_RELOAD_INTERVAL) {
+      return console.error(
+        "turbo-channels: not reloading the page for an expired token again: it was reloaded for one " +
+          `less than ${EXPIRED_RELOAD_INTERVAL / 1000} s ago. Is TURBO_TOKEN_MAX_AGE too short?`,
+      );
+    }
+    sessionStorage.setItem(key, String(Date.now()));
+  } catch {
+    return console.error("turbo-channels: not reloading the page for an expired token: "
+      + "without sessionStorage, nothing would stop a reload loop.");
+  }
+  tokensReloadedFor = new Set([...connections.values()].flatMap((connection) => connection.sentTokens));
+  window.Turbo.visit(location.href, { action: "replace" });
+}
+
+// Elements that connected before window.Turbo existed (an app that bundles
+// Turbo may load it after this module), each with its attach function.
+const awaitingTurbo = new Map();
+let turboWatch = null; // AbortController for the listeners watching for Turbo
+
+function awaitTurbo(element, attach) {
+  awaitingTurbo.set(element, attach);
+  if (turboWatch) return;
+  turboWatch = new AbortController();
+  const options = { signal: turboWatch.signal };
+  // Turbo dispatches turbo:load once the page is complete, or after its next
+  // visit if it started later than that.
+  document.addEventListener("DOMContentLoaded", checkForTurbo, options);
+  document.addEventListener("turbo:load", checkForTurbo, options);
+  window.addEventListener("load", () => checkForTurbo() || reportMissingTurbo(), options);
+  if (document.readyState === "complete") reportMissingTurbo();
+}
+
+function stopAwaitingTurbo(element) {
+  awaitingTurbo.delete(element);
+  if (awaitingTurbo.size === 0) stopWatchingForTurbo();
+}
+
+function stopWatchingForTurbo() {
+  turboWatch?.abort();
+  turboWatch = null;
+}
+
+function checkForTurbo() {
+  if (!window.Turbo) return false;
+  const attaches = [...awaitingTurbo.values()];
+  awaitingTurbo.clear();
+  stopWatchingForTurbo();
+  for (const attach of attaches) attach();
+  return true;
+}
+
+function reportMissingTurbo() {
+  console.error(
+    `turbo-channels: window.Turbo is not defined after the page loaded, so <${ELEMENT_NAME}> ` +
+      "elements wait for it and receive nothing. Load Turbo before turbo_streams.js ({% turbo_head %} " +
+      "does), or make sure the bundle that imports @hotwired/turbo runs.",
+  );
+}
+
+// http(s) → ws(s), relative to the page.
+function websocketURL(url) {
+  const absolute = new URL(url, location.href);
+  absolute.protocol = absolute.protocol.replace(/^http/, "ws");
+  return absolute.href;
+}
+
+class TurboChannelsStreamSource extends HTMLElement {
+  static observedAttributes = ["url", "stream", "token"];
+
+  #connection = null;
+  #stream = null; // set while the element is counted (and a Turbo stream source)
+
+  constructor() {
+    super();
+    // A morphing Turbo 8 page refresh would remove `connected`, which the
+    // server's HTML never has, from an element it keeps.
+    this.addEventListener("turbo:before-morph-attribute", (event) => {
+      if (event.detail.attributeName === "connected") event.preventDefault();
+    });
+  }
+
+  connectedCallback() {
+    // Turbo shows a cached snapshot of the page as a preview until the real
+    // page replaces it: the real page's elements subscribe, not the preview's.
+    if (document.documentElement.hasAttribute("data-turbo-preview")) {
+      this.removeAttribute("connected");
+    } else if (window.Turbo) {
+      this.#attach();
+    } else {
+      awaitTurbo(this, () => this.#attach());
+    }
+  }
+
+  disconnectedCallback() {
+    stopAwaitingTurbo(this);
+    this.removeAttribute("connected");
+    if (!this.#stream) return;
+    window.Turbo.disconnectStreamSource(this);
+    this.#connection.remove(this, this.#stream);
+    this.#connection = this.#stream = null;
+  }
+
+  // A morphing page refresh changes the attributes of the elements it keeps:
+  // count the element again under its new attributes.
+  attributeChangedCallback(name, oldValue, newValue) {
+    if (this.#stream && oldValue !== newValue) {
+      this.disconnectedCallback();
+      this.connectedCallback();
+    }
+  }
+
+  #attach() {
+    const url = this.getAttribute("url");
+    const key = this.getAttribute("stream");
+    const token = this.getAttribute("token");
+    if (!url || !key || !token) {
+      return console.error(`turbo-channels: <${ELEMENT_NAME}> needs url, stream and token attributes:`, this);
+    }
+    window.Turbo.connectStreamSource(this);
+    this.#connection = Connection.for(websocketURL(url));
+    this.#stream = this.#connection.add(this, key, token);
+  }
+}
+
+// The module may be loaded twice (under two URLs); the first one wins.
+if (!customElements.get(ELEMENT_NAME)) {
+  customElements.define(ELEMENT_NAME, TurboChannelsStreamSource);
+  // Debugging hook: a snapshot of every connection, e.g.
+  // [{url: "ws://…/ws/turbo/", state: "open", failures: 0,
+  //   streams: {"turbo.5d0c…": {state: "subscribed", elements: 2}}}]
+  Object.defineProperty(window, "TurboChannels", {
+    value: Object.freeze({
+      get connections() {
+        return [...connections.values()].map((connection) => connection.debugState);
+      },
+    }),
+  });
+}
