@@ -14,9 +14,10 @@ from django.conf import settings
 from django.test import override_settings
 
 import turbo.broadcast
+from tests.live import ServerProcess
 
 if TYPE_CHECKING:
-    from collections.abc import Coroutine, Iterator
+    from collections.abc import Callable, Coroutine, Iterator
 
     from turbo.streams import Stream
 
@@ -139,3 +140,19 @@ def subscribe(server: ServerLoop) -> Iterator[Any]:
     yield make
     for layer in layers:
         server.run(layer.flush())
+
+
+@pytest.fixture
+def servers() -> Iterator[Callable[..., ServerProcess]]:
+    """``servers(layer, kind="daphne")`` → a started :class:`ServerProcess`."""
+    started: list[ServerProcess] = []
+
+    def start(layer: dict[str, Any], kind: str = "daphne", **settings: str) -> ServerProcess:
+        server = ServerProcess(layer, kind, **settings)  # type: ignore[arg-type]
+        started.append(server)
+        server.start()
+        return server
+
+    yield start
+    for server in started:
+        server.close()

@@ -49,8 +49,9 @@ class ServerProcess:
         layer: dict[str, Any],
         kind: Literal["daphne", "runserver"] = "daphne",
         port: int | None = None,
+        **settings: str,
     ) -> None:
-        self.layer, self.kind = layer, kind
+        self.layer, self.kind, self.settings = layer, kind, settings
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.log = tempfile.NamedTemporaryFile(prefix=f"turbo-{kind}-", suffix=".log")  # noqa: SIM115
@@ -70,7 +71,10 @@ class ServerProcess:
         self.process = subprocess.Popen(
             self.command,
             cwd=ROOT,
-            env=environment(self.layer, debug=self.kind == "runserver"),
+            env={
+                **environment(self.layer, debug=self.kind == "runserver"),
+                **{f"TURBO_LIVE_{name}": value for name, value in self.settings.items()},
+            },
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
@@ -96,6 +100,11 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+    def close(self) -> None:
+        """Stop the server for good and drop its log."""
+        self.stop()
+        self.log.close()
 
     def output(self) -> str:
         return Path(self.log.name).read_text(errors="replace")

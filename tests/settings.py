@@ -76,4 +76,7 @@ CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}
 if "TURBO_LIVE_CHANNEL_LAYER" in os.environ:
     CHANNEL_LAYERS = {"default": json.loads(os.environ["TURBO_LIVE_CHANNEL_LAYER"])}
 
+if "TURBO_LIVE_TOKEN_MAX_AGE" in os.environ:
+    TURBO_TOKEN_MAX_AGE = float(os.environ["TURBO_LIVE_TOKEN_MAX_AGE"])
+
 REDIS_URL = os.environ.get("TURBO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -3,36 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
 
 import pytest
 import websockets
 
 from tests.conftest import layer_config
-from tests.live import LiveSocket, ServerProcess, manage
+from tests.live import LiveSocket, manage
 from tests.testapp.models import Room
 from turbo.templatetags.turbo_streams import CLIENT_SCRIPT, TURBO_SCRIPT
 
-if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
-
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def servers() -> Iterator[Callable[..., ServerProcess]]:
-    """``servers(layer, kind="daphne")`` → a started :class:`ServerProcess`."""
-    started: list[ServerProcess] = []
-
-    def start(layer: dict[str, Any], kind: str = "daphne") -> ServerProcess:
-        server = ServerProcess(layer, kind)  # type: ignore[arg-type]
-        started.append(server)
-        server.start()
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
 
 
 @pytest.mark.parametrize("layer", ["redis-core", "redis-pubsub"])

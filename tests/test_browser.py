@@ -1,0 +1,188 @@
+"""A real browser (Debian's Chromium, driven by Playwright) running the real Turbo.
+
+The page is served by a real daphne process on the Redis pub/sub layer; saves
+are made in this test process, as a worker or a shell would make them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from django.contrib.staticfiles import finders
+from django.test import override_settings
+
+from tests.conftest import REQUIRE_SERVICES, layer_config
+from tests.testapp.models import Message, Room
+from turbo import fragments
+from turbo.templatetags.turbo_streams import CLIENT_SCRIPT, ELEMENT, TURBO_SCRIPT
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Iterator
+
+    from tests.live import ServerProcess
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+CONNECTED = f"{ELEMENT}[connected]"
+DISCONNECTED = f"{ELEMENT}:not([connected])"
+# Counts the client's events on window, which a Turbo Drive visit keeps.
+EVENT_COUNTER = """
+window.events = {};
+for (const name of ["turbo-channels:expired", "turbo-channels:failed"]) {
+  document.addEventListener(name, () => { window.events[name] = (window.events[name] || 0) + 1 });
+}
+"""
+
+
+@pytest.fixture
+async def page() -> AsyncIterator[Any]:
+    """A fresh Chromium page; ``page.console`` collects what the page logs."""
+    if not os.path.exists(CHROMIUM):
+        message = f"{CHROMIUM} is missing: apt-get install chromium"
+        if REQUIRE_SERVICES:
+            pytest.fail(message)
+        pytest.skip(message)
+    # The async API: the sync one runs an event loop in this thread, where
+    # Django then refuses database access.
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = await browser.new_page()
+        page.set_default_timeout(30_000)
+        page.console = []
+        page.on("console", lambda message: page.console.append((message.type, message.text)))
+        await page.add_init_script(EVENT_COUNTER)
+        yield page
+        await browser.close()
+
+
+@pytest.fixture
+def start_server(servers: Callable[..., ServerProcess]) -> Iterator[Callable[..., Any]]:
+    """``await start_server(**settings)`` → daphne on the Redis pub/sub layer.
+
+    This process broadcasts on the same layer, as a worker would.
+    """
+    layer = layer_config("redis-pubsub")
+
+    async def start(**settings: str) -> ServerProcess:
+        return await asyncio.to_thread(servers, layer, **settings)
+
+    with override_settings(CHANNEL_LAYERS={"default": layer}):
+        yield start
+
+
+async def wait_for(page: Any, selector: str) -> Any:
+    return await page.wait_for_selector(selector, state="attached")
+
+
+async def test_a_save_elsewhere_updates_the_page_which_survives_a_server_restart(
+    page, start_server
+):
+    server = await start_server()
+    room = await Room.objects.acreate(name="live")
+    await page.goto(f"{server.origin}/rooms/{room.pk}/")
+    await wait_for(page, CONNECTED)
+
+    first = await Message.objects.acreate(room=room, text="from elsewhere")
+    item = await wait_for(page, f"#message-{first.pk}")
+    assert "from elsewhere" in await item.text_content()
+
+    await asyncio.to_thread(server.stop)
+    await wait_for(page, DISCONNECTED)
+    await asyncio.to_thread(server.start)
+    await wait_for(page, CONNECTED)
+
+    second = await Message.objects.acreate(room=room, text="after the restart")
+    item = await wait_for(page, f"#message-{second.pk}")
+    assert "after the restart" in await item.text_content()
+
+
+async def test_two_subscriptions_to_one_stream_apply_each_broadcast_once(page, start_server):
+    server = await start_server()
+    room = await Room.objects.acreate(name="twice")
+    await page.goto(f"{server.origin}/rooms/{room.pk}/?twice=1")
+    await wait_for(page, CONNECTED)
+    assert await page.locator(ELEMENT).count() == 2
+
+    # An append without an id: Turbo would apply a duplicate as a second item.
+    await room.stream.abroadcast(
+        fragments.append(html='<li class="ping">ping</li>', id="messages"),
+        fragments.append(html='<li id="marker">marker</li>', id="messages"),
+    )
+    await wait_for(page, "#marker")
+
+    assert await page.locator("li.ping").count() == 1
+
+
+async def test_an_expired_token_reloads_the_page_once(page, start_server):
+    server = await start_server(TOKEN_MAX_AGE="2")
+    room = await Room.objects.acreate(name="expiring")
+    path = f"/rooms/{room.pk}/"
+    loads = []
+    page.on("request", lambda request: request.url.endswith(path) and loads.append(request))
+    await page.goto(server.origin + path)
+    await wait_for(page, CONNECTED)
+
+    await asyncio.to_thread(server.stop)
+    await wait_for(page, DISCONNECTED)
+    await asyncio.sleep(2.5)  # the condition under test: the token ages past its max age
+    await asyncio.to_thread(server.start)
+
+    await wait_for(page, CONNECTED)  # after the client reloaded the page for a fresh token
+    assert len(loads) == 2
+    assert await page.evaluate("window.events") == {"turbo-channels:expired": 1}
+    message = await Message.objects.acreate(room=room, text="fresh")
+    await wait_for(page, f"#message-{message.pk}")
+
+
+async def test_refused_handshakes_make_the_client_give_up_and_say_so(page, start_server):
+    server = await start_server()
+
+    # A page of another origin: origin validation refuses its websocket handshakes.
+    # Its HTML and scripts are served by the browser itself, with the real files.
+    async def serve_script(route: Any) -> None:
+        path = route.request.url.split("/static/", 1)[1]
+        body = Path(finders.find(path)).read_text()
+        await route.fulfill(body=body, content_type="text/javascript")
+
+    await page.route("http://evil.test/static/**", serve_script)
+    await page.route(
+        "http://evil.test/",
+        lambda route: route.fulfill(
+            content_type="text/html",
+            body=f"""<!doctype html><html><head>
+            <script type="module" src="/static/{TURBO_SCRIPT}"></script>
+            <script type="module" src="/static/{CLIENT_SCRIPT}"></script></head><body>
+            <{ELEMENT} url="ws://127.0.0.1:{server.port}/ws/turbo/" stream="turbo.x"
+             token="t"></{ELEMENT}></body></html>""",
+        ),
+    )
+    # Backoff in hundredths: ten attempts take about 1.5 s instead of 2.5 min.
+    await page.add_init_script(
+        "const realSetTimeout = window.setTimeout;"
+        "window.setTimeout = (f, ms, ...args) => realSetTimeout(f, (ms || 0) / 100, ...args);"
+    )
+    handshakes = []
+    page.on("websocket", lambda socket: handshakes.append(socket))
+
+    await page.goto("http://evil.test/")
+    await page.wait_for_function("window.events['turbo-channels:failed'] === 1")
+
+    assert len(handshakes) == 10
+    [error] = [text for kind, text in page.console if kind == "error" and "gave up" in text]
+    assert "ALLOWED_HOSTS" in error
+    assert "Origin" in error
