@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import socket
 import threading
@@ -9,15 +10,17 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import pytest
+from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db import connections
 from django.test import override_settings
 
 import turbo.broadcast
 from tests.live import ServerProcess
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine, Iterator
+    from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 
     from turbo.streams import Stream
 
@@ -66,6 +69,22 @@ def layer_config(name: str, **config: Any) -> dict[str, Any]:
     if config:
         entry["CONFIG"] = config
     return entry
+
+
+@pytest.fixture
+async def close_sync_thread_connections() -> AsyncIterator[None]:
+    """Close the connections async code opened in Django's sync thread.
+
+    A leftover one would keep PostgreSQL from dropping the test database.
+    """
+    yield
+    await sync_to_async(connections.close_all)()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if inspect.iscoroutinefunction(getattr(item, "obj", None)):
+            item.fixturenames.insert(0, "close_sync_thread_connections")
 
 
 @pytest.fixture(params=list(LAYERS))
