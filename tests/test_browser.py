@@ -7,6 +7,7 @@ are made in this test process, as a worker or a shell would make them.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -186,3 +187,54 @@ async def test_refused_handshakes_make_the_client_give_up_and_say_so(page, start
     [error] = [text for kind, text in page.console if kind == "error" and "gave up" in text]
     assert "ALLOWED_HOSTS" in error
     assert "Origin" in error
+
+
+def record_frames(page: Any) -> list[dict[str, Any]]:
+    """The frames the page's websockets send, decoded, as they are sent."""
+    sent: list[dict[str, Any]] = []
+    page.on(
+        "websocket",
+        lambda socket: socket.on("framesent", lambda payload: sent.append(json.loads(payload))),
+    )
+    return sent
+
+
+async def test_a_turbo_drive_visit_that_keeps_the_stream_keeps_its_subscription(page, start_server):
+    server = await start_server()
+    room = await Room.objects.acreate(name="drive")
+    sockets = []
+    page.on("websocket", lambda socket: sockets.append(socket))
+    sent = record_frames(page)
+    await page.goto(f"{server.origin}/rooms/{room.pk}/")
+    await wait_for(page, CONNECTED)
+
+    await page.click("#again")  # a Drive visit: the body, and its element, are replaced
+    await page.wait_for_url("**?twice=1")
+    await wait_for(page, f"aside {CONNECTED}")
+    await page.wait_for_timeout(1500)  # the condition under test: the unsubscribe delay passes
+
+    assert [frame["type"] for frame in sent] == ["subscribe"]
+    assert len(sockets) == 1
+    message = await Message.objects.acreate(room=room, text="still here")
+    await wait_for(page, f"#message-{message.pk}")
+    assert await page.locator(f"#message-{message.pk}").count() == 1
+
+
+async def test_removing_the_last_element_unsubscribes_and_closes_the_socket(page, start_server):
+    server = await start_server()
+    room = await Room.objects.acreate(name="leaving")
+    sockets = []
+    page.on("websocket", lambda socket: sockets.append(socket))
+    sent = record_frames(page)
+    await page.goto(f"{server.origin}/rooms/{room.pk}/")
+    await wait_for(page, CONNECTED)
+
+    await page.evaluate(f"document.querySelector('{ELEMENT}').remove()")
+    await page.wait_for_function("window.TurboChannels.connections.length === 0")
+    if not sockets[0].is_closed():
+        await sockets[0].wait_for_event("close")
+
+    assert sent == [
+        {"type": "subscribe", "token": sent[0]["token"]},
+        {"type": "unsubscribe", "stream": room.stream.group},
+    ]
