@@ -18,7 +18,7 @@ from django.test import override_settings
 
 from tests.conftest import REQUIRE_SERVICES, layer_config
 from tests.testapp.models import Message, Room
-from turbo import fragments
+from turbo import fragments, suppress_broadcasts
 from turbo.templatetags.turbo_streams import CLIENT_SCRIPT, ELEMENT, TURBO_SCRIPT
 
 if TYPE_CHECKING:
@@ -238,3 +238,20 @@ async def test_removing_the_last_element_unsubscribes_and_closes_the_socket(page
         {"type": "subscribe", "token": sent[0]["token"]},
         {"type": "unsubscribe", "stream": room.stream.group},
     ]
+
+
+async def test_a_refresh_broadcast_with_method_morph_morphs_the_page(page, start_server):
+    # Turbo reads a refresh stream's method from 8.0.21 on; before, this page
+    # (without a turbo-refresh-method meta tag) would be replaced, not morphed.
+    server = await start_server()
+    room = await Room.objects.acreate(name="morph")
+    await page.goto(f"{server.origin}/rooms/{room.pk}/")
+    await wait_for(page, CONNECTED)
+    await page.evaluate("document.querySelector('h1').kept = true")  # a property: no HTML has it
+    with suppress_broadcasts():
+        message = await Message.objects.acreate(room=room, text="seen after a refresh")
+
+    await room.stream.arefresh(method="morph")
+
+    await wait_for(page, f"#message-{message.pk}")
+    assert await page.evaluate("document.querySelector('h1').kept") is True
