@@ -6,6 +6,7 @@ import json
 import os
 import re
 import tempfile
+from typing import Any
 
 SECRET_KEY = "tests-only-not-secret"
 # runserver serves static files only with DEBUG, as in a developer's project.
@@ -40,6 +41,7 @@ TEMPLATES = [
     }
 ]
 
+DATABASES: dict[str, dict[str, Any]]
 if os.environ.get("TURBO_TEST_DATABASE", "sqlite") == "postgres":
     # One database per tox environment, so environments can run in parallel.
     suffix = re.sub(r"\W", "_", os.environ.get("TOX_ENV_NAME", "local"))
