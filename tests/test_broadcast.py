@@ -11,8 +11,10 @@ from channels.layers import get_channel_layer
 from django.db import connections, transaction
 from django.template import TemplateDoesNotExist
 from django.test import override_settings
+from redis.asyncio.connection import AbstractConnection
 
 import turbo
+from tests.conftest import layer_config
 from tests.testapp.models import Message, Room
 from tests.testapp.streams import RoomStream, UserStream
 from turbo import fragments
@@ -193,3 +195,24 @@ async def test_async_broadcast_renders_templates_that_query_the_database():
     finally:
         await sync_to_async(connections.close_all)()
     assert "1 messages" in message["html"]
+
+
+@pytest.mark.parametrize("layer", ["redis-core", "redis-pubsub"])
+def test_many_sync_broadcasts_from_a_command_reuse_redis_connections(layer, monkeypatch):
+    # A command or a worker has no server loop: a loop per broadcast would
+    # also mean a connection pool, and a new connection, per broadcast.
+    monkeypatch.setattr(turbo.broadcast, "_server_loop", None)
+    connects = []
+    connect = AbstractConnection.connect
+
+    async def counted_connect(self, *args, **kwargs):
+        if not self.is_connected:
+            connects.append(self)
+        return await connect(self, *args, **kwargs)
+
+    monkeypatch.setattr(AbstractConnection, "connect", counted_connect)
+    with override_settings(CHANNEL_LAYERS={"default": layer_config(layer)}):
+        for n in range(200):
+            RoomStream.for_pk(n).update(text=str(n), id="count")
+
+    assert 1 <= len(connects) <= 2
