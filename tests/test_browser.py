@@ -18,13 +18,15 @@ from django.test import override_settings
 
 from tests.conftest import REQUIRE_SERVICES, layer_config
 from tests.testapp.models import Message, Room
-from turbo import fragments, suppress_broadcasts
+from tests.testapp.streams import UserStream
+from turbo import fragments, signing, suppress_broadcasts
 from turbo.templatetags.turbo_streams import CLIENT_SCRIPT, ELEMENT, TURBO_SCRIPT
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
 
     from tests.live import ServerProcess
+    from turbo.streams import Stream
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -255,3 +257,36 @@ async def test_a_refresh_broadcast_with_method_morph_morphs_the_page(page, start
 
     await wait_for(page, f"#message-{message.pk}")
     assert await page.evaluate("document.querySelector('h1').kept") is True
+
+
+async def test_an_element_in_a_turbo_preview_does_not_subscribe(page, start_server):
+    server = await start_server()
+    room = await Room.objects.acreate(name="preview")
+    sent = record_frames(page)
+    await page.goto(f"{server.origin}/rooms/{room.pk}/")
+    await wait_for(page, CONNECTED)
+    previewed, real = UserStream("previewed"), UserStream("real")
+
+    # Turbo marks <html> while it shows a cached snapshot before the real page.
+    await page.evaluate(
+        """([name, previewed, real]) => {
+          const add = (stream) => {
+            const element = document.createElement(name);
+            for (const key of ["url", "stream", "token"]) element.setAttribute(key, stream[key]);
+            document.body.append(element);
+          };
+          document.documentElement.setAttribute("data-turbo-preview", "");
+          add(previewed);
+          document.documentElement.removeAttribute("data-turbo-preview");
+          add(real);
+        }""",
+        [ELEMENT, *(element_attributes(stream) for stream in (previewed, real))],
+    )
+    await wait_for(page, f'{ELEMENT}[stream="{real.group}"][connected]')
+
+    tokens = [frame["token"] for frame in sent if frame["type"] == "subscribe"]
+    assert [signing.loads(token) for token in tokens] == [room.stream, real]
+
+
+def element_attributes(stream: Stream) -> dict[str, str]:
+    return {"url": "/ws/turbo/", "stream": stream.group, "token": signing.dumps(stream)}
