@@ -63,6 +63,12 @@ class ServerProcess:
             return [sys.executable, "-m", "daphne", *address, "tests.asgi:application"]
         return [sys.executable, "-m", "django", "runserver", "--noreload", f"127.0.0.1:{self.port}"]
 
+    def environment(self) -> dict[str, str]:
+        return {
+            **environment(self.layer, debug=self.kind == "runserver"),
+            **{f"TURBO_LIVE_{name}": value for name, value in self.settings.items()},
+        }
+
     @property
     def origin(self) -> str:
         return f"http://127.0.0.1:{self.port}"
@@ -71,10 +77,7 @@ class ServerProcess:
         self.process = subprocess.Popen(
             self.command,
             cwd=ROOT,
-            env={
-                **environment(self.layer, debug=self.kind == "runserver"),
-                **{f"TURBO_LIVE_{name}": value for name, value in self.settings.items()},
-            },
+            env=self.environment(),
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +15,7 @@ import pytest
 from django.contrib.staticfiles import finders
 from django.test import override_settings
 
-from tests.conftest import REQUIRE_SERVICES, layer_config
+from tests.conftest import layer_config, new_page
 from tests.testapp.models import Message, Room
 from tests.testapp.streams import UserStream
 from turbo import fragments, signing, suppress_broadcasts
@@ -30,15 +29,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 CONNECTED = f"{ELEMENT}[connected]"
 DISCONNECTED = f"{ELEMENT}:not([connected])"
 # Counts the client's events on window, which a Turbo Drive visit keeps.
@@ -51,26 +41,12 @@ for (const name of ["turbo-channels:expired", "turbo-channels:failed"]) {
 
 
 @pytest.fixture
-async def page() -> AsyncIterator[Any]:
-    """A fresh Chromium page; ``page.console`` collects what the page logs."""
-    if not os.path.exists(CHROMIUM):
-        message = f"{CHROMIUM} is missing: apt-get install chromium"
-        if REQUIRE_SERVICES:
-            pytest.fail(message)
-        pytest.skip(message)
-    # The async API: the sync one runs an event loop in this thread, where
-    # Django then refuses database access.
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        page = await browser.new_page()
-        page.set_default_timeout(30_000)
-        page.console = []
-        page.on("console", lambda message: page.console.append((message.type, message.text)))
-        await page.add_init_script(EVENT_COUNTER)
-        yield page
-        await browser.close()
+async def page(chromium: Any) -> AsyncIterator[Any]:
+    """A fresh page; ``page.console`` collects what it logs."""
+    page = await new_page(chromium)
+    await page.add_init_script(EVENT_COUNTER)
+    yield page
+    await page.context.close()
 
 
 @pytest.fixture

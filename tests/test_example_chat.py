@@ -1,0 +1,159 @@
+"""The example chat end to end: its own runserver (daphne) and two browser windows.
+
+Each test runs once on the embedded default (SQLite, the in-memory layer) and
+once on Redis pub/sub (``REDIS_URL``), as the README says it runs.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from django.conf import settings
+from playwright.async_api import expect
+
+from tests.conftest import new_page, require_service
+from tests.live import ROOT, ServerProcess
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+MANAGE = ROOT / "example_chat" / "manage.py"
+CONNECTED = "turbo-channels-stream-source[connected]"
+
+
+class ChatServer(ServerProcess):
+    """``example_chat/manage.py runserver`` on a database of its own."""
+
+    def __init__(self, database: Path, redis_url: str | None) -> None:
+        super().__init__(layer={}, kind="runserver")
+        self.database, self.redis_url = database, redis_url
+
+    @property
+    def command(self) -> list[str]:
+        return [sys.executable, str(MANAGE), "runserver", "--noreload", f"127.0.0.1:{self.port}"]
+
+    def environment(self) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "example_chat.settings",
+            "CHAT_DATABASE": str(self.database),
+            "REDIS_PREFIX": f"chat{uuid.uuid4().hex}",
+        }
+        env.pop("REDIS_URL", None)
+        if self.redis_url:
+            env["REDIS_URL"] = self.redis_url
+        return env
+
+    def set_up(self) -> None:
+        """What the quick start's ``demo`` command does before it serves."""
+        subprocess.run(
+            [sys.executable, str(MANAGE), "demo", "--no-run"],
+            env=self.environment(),
+            check=True,
+            capture_output=True,
+        )
+
+
+@pytest.fixture(params=["memory", "redis-pubsub"])
+def chat(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ChatServer]:
+    redis_url = None
+    if request.param == "redis-pubsub":
+        require_service("Redis", settings.REDIS_URL)
+        redis_url = settings.REDIS_URL
+    server = ChatServer(tmp_path / "chat.sqlite3", redis_url)
+    server.set_up()
+    server.start()
+    yield server
+    server.close()
+
+
+async def open_room(browser: Any, chat: ChatServer, name: str, user: str | None = None) -> Any:
+    """A window of its own, logged in as ``user`` if given, on the room ``name``."""
+    page = await new_page(browser)
+    if user:
+        await log_in(page, chat, user)
+    await page.goto(chat.origin + "/")
+    await page.click(f"#rooms a:text-is({name!r})")
+    await page.wait_for_selector(CONNECTED, state="attached")
+    return page
+
+
+async def log_in(page: Any, chat: ChatServer, user: str) -> None:
+    await page.goto(chat.origin + "/login/")
+    await page.fill("#id_username", user)
+    await page.fill("#id_password", "chat-demo")
+    await page.click("main button")
+    await page.wait_for_url(chat.origin + "/")
+
+
+async def message_item(page: Any, text: str) -> Any:
+    item = page.locator("#messages li", has_text=text)
+    await item.wait_for(state="attached")
+    return item
+
+
+async def test_messages_sent_edited_and_deleted_in_one_window_change_the_other(chromium, chat):
+    a = await open_room(chromium, chat, "Lobby")
+    b = await open_room(chromium, chat, "Lobby")
+
+    await a.fill("#id_text", "hello from A")
+    await a.press("#id_text", "Enter")
+    in_b = await message_item(b, "hello from A")
+    item_id = await in_b.get_attribute("id")
+    await expect(a.locator("#id_text")).to_have_value("")  # the form reset itself
+    assert await a.locator(f"#{item_id}").count() == 1
+
+    await (await message_item(a, "hello from A")).locator("text=edit").click()
+    await a.fill(f"#{item_id} input[name=text]", "edited in A")
+    await a.click(f"#{item_id} button")
+    await b.locator(f"#{item_id}", has_text="edited in A").wait_for(state="attached")
+    assert await b.locator("#messages li", has_text="hello from A").count() == 0
+
+    await a.locator(f"#{item_id} >> text=delete").click()
+    await b.locator(f"#{item_id}").wait_for(state="detached")
+    await a.locator(f"#{item_id}").wait_for(state="detached")
+
+
+async def test_a_room_created_in_one_window_appears_in_the_others_list(chromium, chat):
+    a, b = await new_page(chromium), await new_page(chromium)
+    for page in (a, b):
+        await page.goto(chat.origin + "/")
+        await page.wait_for_selector(CONNECTED, state="attached")
+
+    await a.fill("#id_name", "Kitchen")
+    await a.click("#room-form button")
+
+    await b.locator("#rooms a", has_text="Kitchen").wait_for(state="attached")
+    await expect(a.locator("#id_name")).to_have_value("")
+    await a.locator("#rooms a", has_text="Kitchen").wait_for(state="attached")
+
+
+async def test_a_user_without_access_to_a_private_room_is_refused_its_stream(chromium, chat):
+    alice = await open_room(chromium, chat, "Alice's notes", user="alice")
+    element = alice.locator("turbo-channels-stream-source")
+    attributes = {name: await element.get_attribute(name) for name in ("url", "stream", "token")}
+    bob = await new_page(chromium)
+    await log_in(bob, chat, "bob")
+
+    response = await bob.goto(chat.origin + (await alice.evaluate("location.pathname")))
+    assert response.status == 403
+    # Bob replays Alice's token in a page of his own: the token is genuine, Bob is not.
+    await bob.goto(chat.origin + "/")
+    reason = await bob.evaluate(
+        """(attributes) => new Promise((resolve) => {
+          document.addEventListener("turbo-channels:rejected", (e) => resolve(e.detail.reason));
+          const element = document.createElement("turbo-channels-stream-source");
+          for (const [key, value] of Object.entries(attributes)) element.setAttribute(key, value);
+          new MutationObserver(() => element.hasAttribute("connected") && resolve("subscribed"))
+            .observe(element, {attributes: true});
+          document.body.append(element);
+        })""",
+        attributes,
+    )
+    assert reason == "forbidden"
