@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import inspect
+import re
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,10 @@ def test_examples_run(page):
     runner.run(test)
     assert runner.failures == 0
     assert runner.tries >= 3
+
+
+@pytest.mark.parametrize("page", sorted(p.name for p in DOCS.glob("*.rst")))
+def test_included_files_exist(page):
+    text = (DOCS / page).read_text()
+    for included in re.findall(r"^\.\. literalinclude:: (\S+)", text, re.MULTILINE):
+        assert (DOCS / included).is_file(), f"{page} includes {included}, which is missing"

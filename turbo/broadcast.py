@@ -13,6 +13,7 @@ import contextvars
 import logging
 import threading
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from asgiref.sync import sync_to_async
@@ -38,6 +39,33 @@ SEND_TIMEOUT: Final = 10.0
 _suppressed: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "turbo_suppressed", default=False
 )
+
+
+@dataclass(frozen=True)
+class CapturedBroadcast:
+    """A broadcast recorded by :func:`turbo.testing.capture_broadcasts`."""
+
+    #: The stream, as ``str(stream)`` gives it: ``"chat:RoomStream(3)"``.
+    stream: str
+    #: The stream's channel-layer group.
+    group: str
+    #: The ``<turbo-stream>`` markup, as subscribers would receive it.
+    html: str
+
+
+#: The list recording broadcasts instead of sending them, inside capture_broadcasts().
+captured: contextvars.ContextVar[list[CapturedBroadcast] | None] = contextvars.ContextVar(
+    "turbo_captured", default=None
+)
+
+
+def _capture(label: str, payload: dict[str, str]) -> bool:
+    """Record the broadcast if a capture is active here; whether it was."""
+    recording = captured.get()
+    if recording is None:
+        return False
+    recording.append(CapturedBroadcast(label, payload["group"], payload["html"]))
+    return True
 
 
 @contextmanager
@@ -157,6 +185,8 @@ async def abroadcast(group: str, label: str, fragments: Sequence[Fragment]) -> N
     if broadcasts_suppressed():
         return
     payload = await sync_to_async(message)(group, fragments)
+    if _capture(label, payload):
+        return
     try:
         await _channel_layer(label).group_send(group, payload)
     except Exception:
@@ -165,6 +195,8 @@ async def abroadcast(group: str, label: str, fragments: Sequence[Fragment]) -> N
 
 def _send(group: str, label: str, fragments: Sequence[Fragment]) -> None:
     payload = message(group, fragments)
+    if _capture(label, payload):
+        return
     try:
         _run_in_loop(lambda: _channel_layer(label).group_send(group, payload))
     except Exception:
