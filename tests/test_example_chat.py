@@ -7,6 +7,7 @@ once on Redis pub/sub (``REDIS_URL``), as the README says it runs.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -157,3 +158,13 @@ async def test_a_user_without_access_to_a_private_room_is_refused_its_stream(chr
         attributes,
     )
     assert reason == "forbidden"
+
+
+def test_the_chat_serves_the_scripts_its_pages_load(chat):
+    status, html = chat.get("/")
+    scripts = re.findall(r'<script type="module" src="([^"]+)"></script>', html)
+
+    assert status == 200
+    assert scripts == ["/static/turbo/vendor/turbo.es2017-esm.js", "/static/turbo/turbo_streams.js"]
+    for script in scripts:
+        assert chat.get(script)[0] == 200
