@@ -81,6 +81,9 @@ async def open_room(browser: Any, chat: ChatServer, name: str, user: str | None 
         await log_in(page, chat, user)
     await page.goto(chat.origin + "/")
     await page.click(f"#rooms a:text-is({name!r})")
+    # A Turbo Drive visit: until the room's page replaces the list's, the list's
+    # own element is the one connected.
+    await page.wait_for_selector(f"h1:text-is({name!r})")
     await page.wait_for_selector(CONNECTED, state="attached")
     return page
 
