@@ -42,8 +42,16 @@ for (const name of ["turbo-channels:expired", "turbo-channels:failed"]) {
 
 @pytest.fixture
 async def page(chromium: Any) -> AsyncIterator[Any]:
-    """A fresh page; ``page.console`` collects what it logs."""
+    """A fresh page; ``page.console`` collects what it logs, ``page.sockets`` the
+    websockets it opens and ``page.sent`` the frames they send, decoded."""
     page = await new_page(chromium)
+    page.sockets, page.sent = [], []
+
+    def opened(socket: Any) -> None:
+        page.sockets.append(socket)
+        socket.on("framesent", lambda payload: page.sent.append(json.loads(payload)))
+
+    page.on("websocket", opened)
     await page.add_init_script(EVENT_COUNTER)
     yield page
     await page.context.close()
@@ -155,34 +163,19 @@ async def test_refused_handshakes_make_the_client_give_up_and_say_so(page, start
         "const realSetTimeout = window.setTimeout;"
         "window.setTimeout = (f, ms, ...args) => realSetTimeout(f, (ms || 0) / 100, ...args);"
     )
-    handshakes = []
-    page.on("websocket", lambda socket: handshakes.append(socket))
 
     await page.goto("http://evil.test/")
     await page.wait_for_function("window.events['turbo-channels:failed'] === 1")
 
-    assert len(handshakes) == 10
+    assert len(page.sockets) == 10
     [error] = [text for kind, text in page.console if kind == "error" and "gave up" in text]
     assert "ALLOWED_HOSTS" in error
     assert "Origin" in error
 
 
-def record_frames(page: Any) -> list[dict[str, Any]]:
-    """The frames the page's websockets send, decoded, as they are sent."""
-    sent: list[dict[str, Any]] = []
-    page.on(
-        "websocket",
-        lambda socket: socket.on("framesent", lambda payload: sent.append(json.loads(payload))),
-    )
-    return sent
-
-
 async def test_a_turbo_drive_visit_that_keeps_the_stream_keeps_its_subscription(page, start_server):
     server = await start_server()
     room = await Room.objects.acreate(name="drive")
-    sockets = []
-    page.on("websocket", lambda socket: sockets.append(socket))
-    sent = record_frames(page)
     await page.goto(f"{server.origin}/rooms/{room.pk}/")
     await wait_for(page, CONNECTED)
 
@@ -191,8 +184,8 @@ async def test_a_turbo_drive_visit_that_keeps_the_stream_keeps_its_subscription(
     await wait_for(page, f"aside {CONNECTED}")
     await page.wait_for_timeout(1500)  # the condition under test: the unsubscribe delay passes
 
-    assert [frame["type"] for frame in sent] == ["subscribe"]
-    assert len(sockets) == 1
+    assert [frame["type"] for frame in page.sent] == ["subscribe"]
+    assert len(page.sockets) == 1
     message = await Message.objects.acreate(room=room, text="still here")
     await wait_for(page, f"#message-{message.pk}")
     assert await page.locator(f"#message-{message.pk}").count() == 1
@@ -201,19 +194,16 @@ async def test_a_turbo_drive_visit_that_keeps_the_stream_keeps_its_subscription(
 async def test_removing_the_last_element_unsubscribes_and_closes_the_socket(page, start_server):
     server = await start_server()
     room = await Room.objects.acreate(name="leaving")
-    sockets = []
-    page.on("websocket", lambda socket: sockets.append(socket))
-    sent = record_frames(page)
     await page.goto(f"{server.origin}/rooms/{room.pk}/")
     await wait_for(page, CONNECTED)
 
     await page.evaluate(f"document.querySelector('{ELEMENT}').remove()")
     await page.wait_for_function("window.TurboChannels.connections.length === 0")
-    if not sockets[0].is_closed():
-        await sockets[0].wait_for_event("close")
+    if not page.sockets[0].is_closed():
+        await page.sockets[0].wait_for_event("close")
 
-    assert sent == [
-        {"type": "subscribe", "token": sent[0]["token"]},
+    assert page.sent == [
+        {"type": "subscribe", "token": page.sent[0]["token"]},
         {"type": "unsubscribe", "stream": room.stream.group},
     ]
 
@@ -238,7 +228,6 @@ async def test_a_refresh_broadcast_with_method_morph_morphs_the_page(page, start
 async def test_an_element_in_a_turbo_preview_does_not_subscribe(page, start_server):
     server = await start_server()
     room = await Room.objects.acreate(name="preview")
-    sent = record_frames(page)
     await page.goto(f"{server.origin}/rooms/{room.pk}/")
     await wait_for(page, CONNECTED)
     previewed, real = UserStream("previewed"), UserStream("real")
@@ -260,7 +249,7 @@ async def test_an_element_in_a_turbo_preview_does_not_subscribe(page, start_serv
     )
     await wait_for(page, f'{ELEMENT}[stream="{real.group}"][connected]')
 
-    tokens = [frame["token"] for frame in sent if frame["type"] == "subscribe"]
+    tokens = [frame["token"] for frame in page.sent if frame["type"] == "subscribe"]
     assert [signing.loads(token) for token in tokens] == [room.stream, real]
 
 

@@ -261,7 +261,6 @@ async def test_an_expired_token_is_rejected_as_expired(connect):
 
 
 async def test_a_token_for_one_stream_never_joins_another(connect):
-    socket = await connect()
     owner_stream, other_stream = PrivateStream(1), PrivateStream(2)
     owner = User(pk=1, username="owner")
     socket = await connect(owner)
