@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import re
 import socket
 import subprocess
@@ -36,9 +37,20 @@ TOKEN = re.compile(r'<turbo-channels-stream-source [^>]*token="([^"]+)"')
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A free port below Linux's ephemeral range (32768 and up by default).
+
+    A port the kernel handed out could be given again, between this probe and
+    the server's bind, to an outgoing connection (Redis, the browser) or to
+    another tox environment's probe.
+    """
+    while True:
+        port = random.randrange(20000, 32768)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 class ServerProcess:
