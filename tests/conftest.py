@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import os
 import socket
 import threading
@@ -12,12 +13,16 @@ from urllib.parse import urlsplit
 import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.db import connections
 from django.test import override_settings
 
 import turbo.broadcast
 from tests.live import ServerProcess
+from tests.testapp.streams import UserStream
+from turbo import routing, signing
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
@@ -92,6 +97,67 @@ def channel_layer(request: pytest.FixtureRequest) -> Iterator[Any]:
     """Each real channel layer in turn; Redis ones under a per-test prefix."""
     with override_settings(CHANNEL_LAYERS={"default": layer_config(request.param)}):
         yield get_channel_layer()
+
+
+ORIGIN = (b"origin", b"http://testserver")
+
+
+class Socket:
+    """A websocket to the consumer, speaking the protocol in dicts."""
+
+    def __init__(self, user: Any = None) -> None:
+        self.communicator = WebsocketCommunicator(
+            URLRouter(routing.websocket_urlpatterns), "/ws/turbo/", headers=[ORIGIN]
+        )
+        if user is not None:
+            self.communicator.scope["user"] = user
+
+    async def send(self, frame: Any) -> None:
+        await self.communicator.send_to(text_data=json.dumps(frame))
+
+    async def receive(self, timeout: float = 3) -> dict[str, Any]:
+        return json.loads(await self.communicator.receive_from(timeout))
+
+    async def subscribe(self, stream: Stream, token: str | None = None) -> dict[str, Any]:
+        token = token or signing.dumps(stream)
+        await self.send({"type": "subscribe", "token": token})
+        return await self.receive()
+
+    async def receive_html(self, stream: Stream, timeout: float = 3) -> str:
+        frame = await self.receive(timeout)
+        assert frame["type"] == "message", frame
+        assert frame["stream"] == stream.group
+        return frame["html"]
+
+    async def assert_nothing_from(self, stream: Stream) -> None:
+        """Nothing of ``stream`` arrived before a marker broadcast after it."""
+        marker = UserStream("marker")
+        assert (await self.subscribe(marker))["type"] == "subscribed"
+        await stream.aupdate(text="not for this socket", id="x")
+        await marker.aupdate(text="marker", id="x")
+        assert "marker" in await self.receive_html(marker)
+
+    async def assert_closed(self, code: int) -> None:
+        output = await self.communicator.receive_output(3)
+        assert output["type"] == "websocket.close"
+        assert output["code"] == code
+
+
+@pytest.fixture
+async def connect(channel_layer: Any) -> AsyncIterator[Callable[..., Any]]:
+    """``await connect(user=None)`` → an open :class:`Socket` on each layer in turn."""
+    sockets: list[Socket] = []
+
+    async def open_socket(user: Any = None) -> Socket:
+        socket = Socket(user)
+        connected, _ = await socket.communicator.connect()
+        assert connected
+        sockets.append(socket)
+        return socket
+
+    yield open_socket
+    for opened in sockets:
+        await opened.communicator.disconnect()
 
 
 class ServerLoop:

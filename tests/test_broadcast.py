@@ -100,9 +100,31 @@ def test_direct_broadcast_in_a_transaction_waits_for_commit(subscribe):
     page.assert_nothing_received()
 
 
-def test_template_error_outside_a_transaction_raises():
+def test_template_error_outside_a_transaction_raises(subscribe):
+    stream = UserStream(5)
+    subscribe(stream)
     with pytest.raises(TemplateDoesNotExist, match=r"chat/missing\.html"):
-        UserStream(5).append("chat/missing.html", {}, id="list")
+        stream.append("chat/missing.html", {}, id="list")
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_nothing_is_rendered_for_a_stream_nobody_listens_to(
+    channel_layer, server, subscribe, monkeypatch, asynchronous
+):
+    # The in-memory layer knows its groups without a round trip; the Redis
+    # layers would need one, which costs about what the send does.
+    stream, other = UserStream(7), UserStream(8)
+    subscribe(other)
+    rendered = []
+    monkeypatch.setattr(turbo.broadcast, "join", lambda fragments: rendered.append(fragments))
+
+    if asynchronous:
+        server.run(stream.aappend("chat/missing.html", {}, id="list"))
+    else:
+        stream.append("chat/missing.html", {}, id="list")
+
+    in_memory = channel_layer.__class__.__name__ == "InMemoryChannelLayer"
+    assert len(rendered) == (0 if in_memory else 1)
 
 
 async def test_sync_api_in_async_code_names_the_async_twin():

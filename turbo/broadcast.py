@@ -22,6 +22,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
 from turbo.fragments import join
+from turbo.hub import MESSAGE_TYPE, allow_backlog
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Iterator, Sequence
@@ -29,9 +30,6 @@ if TYPE_CHECKING:
     from turbo.fragments import Fragment
 
 logger = logging.getLogger("turbo")
-
-#: The ``type`` of the channel-layer messages a broadcast sends.
-MESSAGE_TYPE: Final = "turbo.stream"
 
 #: Seconds a sync broadcast waits for the channel layer before giving up.
 SEND_TIMEOUT: Final = 10.0
@@ -59,13 +57,11 @@ captured: contextvars.ContextVar[list[CapturedBroadcast] | None] = contextvars.C
 )
 
 
-def _capture(label: str, payload: dict[str, str]) -> bool:
-    """Record the broadcast if a capture is active here; whether it was."""
+def _capture(label: str, payload: dict[str, str]) -> None:
+    """Record the broadcast in the active :func:`turbo.testing.capture_broadcasts` block."""
     recording = captured.get()
-    if recording is None:
-        return False
-    recording.append(CapturedBroadcast(label, payload["group"], payload["html"]))
-    return True
+    if recording is not None:
+        recording.append(CapturedBroadcast(label, payload["group"], payload["html"]))
 
 
 @contextmanager
@@ -132,6 +128,7 @@ def _channel_layer(label: str) -> Any:
         )
     if isinstance(layer, InMemoryChannelLayer) and not _consumer_connected:
         _warn_in_memory_without_consumers(label)
+    allow_backlog(layer)
     return layer
 
 
@@ -184,23 +181,50 @@ async def abroadcast(group: str, label: str, fragments: Sequence[Fragment]) -> N
     note_running_loop()
     if broadcasts_suppressed():
         return
-    payload = await sync_to_async(message)(group, fragments)
-    if _capture(label, payload):
+    render = sync_to_async(message)
+    if captured.get() is not None:
+        _capture(label, await render(group, fragments))
         return
+    layer = _destination(group, label)
+    if layer is None:
+        return
+    payload = await render(group, fragments)
     try:
-        await _channel_layer(label).group_send(group, payload)
+        await layer.group_send(group, payload)
     except Exception:
         logger.exception("Broadcast to %s failed", label)
 
 
 def _send(group: str, label: str, fragments: Sequence[Fragment]) -> None:
-    payload = message(group, fragments)
-    if _capture(label, payload):
+    if captured.get() is not None:
+        _capture(label, message(group, fragments))
         return
+    layer = _destination(group, label)
+    if layer is None:
+        return
+    payload = message(group, fragments)
     try:
-        _run_in_loop(lambda: _channel_layer(label).group_send(group, payload))
+        _run_in_loop(lambda: layer.group_send(group, payload))
     except Exception:
         logger.exception("Broadcast to %s failed", label)
+
+
+def _destination(group: str, label: str) -> Any:
+    """The channel layer to send a broadcast to, or ``None`` to skip it, unrendered.
+
+    Skipped when there is no layer (logged), and when the layer can tell
+    without a round trip that nobody listens: the in-memory layer, whose
+    groups all live in this process. The Redis layers would need one, which
+    costs about what the send does.
+    """
+    try:
+        layer = _channel_layer(label)
+    except ImproperlyConfigured:
+        logger.exception("Broadcast to %s failed", label)
+        return None
+    if isinstance(layer, InMemoryChannelLayer) and not layer.groups.get(group):
+        return None
+    return layer
 
 
 # A sync broadcast must run its coroutine on the loop the channel layer lives on.

@@ -19,7 +19,11 @@ DEFAULTS: dict[str, Any] = {
     "TURBO_MAX_SUBSCRIPTIONS": 100,
     "TURBO_FRAME_RATE": 20.0,
     "TURBO_FRAME_BURST": 200,
+    "TURBO_MAX_UNACKED_BYTES": 1024 * 1024,
 }
+
+#: Clients acknowledge at least every this many bytes of messages (docs/protocol.rst).
+ACK_INTERVAL_BYTES = 64 * 1024
 
 
 def _get(name: str) -> Any:
@@ -85,3 +89,21 @@ def frame_rate() -> tuple[float, int]:
     code 4429.
     """
     return float(_positive("TURBO_FRAME_RATE", float)), int(_positive("TURBO_FRAME_BURST", int))
+
+
+def max_unacked_bytes() -> int:
+    """``TURBO_MAX_UNACKED_BYTES``: how far a client may fall behind, in bytes.
+
+    Default 1 MiB: the messages sent to a socket and not yet acknowledged by
+    its client. Beyond that the client is taken to have stopped reading, and
+    the socket is closed with code 4408, which bounds the memory a stalled
+    client holds. Clients acknowledge every 64 KiB, so the setting must be at
+    least twice that.
+    """
+    value = int(_positive("TURBO_MAX_UNACKED_BYTES", int))
+    if value < 2 * ACK_INTERVAL_BYTES:
+        raise ImproperlyConfigured(
+            f"TURBO_MAX_UNACKED_BYTES must be at least {2 * ACK_INTERVAL_BYTES} (twice the "
+            f"{ACK_INTERVAL_BYTES} bytes after which clients acknowledge), not {value!r}."
+        )
+    return value

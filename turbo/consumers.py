@@ -10,13 +10,18 @@ import asyncio
 import json
 import logging
 import time
+from collections import deque
 from typing import TYPE_CHECKING, Any, Final
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
+from channels.utils import await_many_dispatch
 from django.core.exceptions import ObjectDoesNotExist
 
-from turbo import conf, signing
+from turbo import conf, hub, signing
 from turbo.broadcast import note_consumer
 
 if TYPE_CHECKING:
@@ -30,6 +35,8 @@ CLOSE_FRAME_TOO_BIG: Final = 1009
 CLOSE_RATE_LIMITED: Final = 4429
 #: Close code when the server has no channel layer to subscribe with.
 CLOSE_NO_CHANNEL_LAYER: Final = 1011
+#: Close code for a client that left more than ``TURBO_MAX_UNACKED_BYTES`` unacknowledged.
+CLOSE_TOO_SLOW: Final = 4408
 
 
 class RateLimit:
@@ -52,14 +59,21 @@ class RateLimit:
 
 
 class TurboStreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
-    """Serves ``subscribe`` and ``unsubscribe`` frames and forwards broadcasts.
+    """Serves ``subscribe``, ``unsubscribe`` and ``ack`` frames and forwards broadcasts.
 
     Route it with :data:`turbo.routing.websocket_urlpatterns`. Each subscribe
     carries a token from ``{% turbo_subscribe %}``: the consumer verifies it,
     rebuilds the stream, asks the stream's ``user_passes_test()`` about the
-    socket's user, joins the stream's group and acknowledges. A stream
-    subscribed several times on one socket is left after as many unsubscribes,
-    and every stream is left when the socket closes.
+    socket's user, joins the stream and acknowledges. A stream subscribed
+    several times on one socket is left after as many unsubscribes, and every
+    stream is left when the socket closes.
+
+    Broadcasts reach the socket through the process's :class:`turbo.hub.Hub`,
+    not through a channel of the socket's own. Frames wait in an outbox
+    written by a task of the socket's own, so a socket whose server blocks on
+    a full buffer holds up no other; and a client that stops reading is closed
+    with :data:`CLOSE_TOO_SLOW` once it leaves more than
+    :setting:`TURBO_MAX_UNACKED_BYTES` of messages unacknowledged.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -68,7 +82,37 @@ class TurboStreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         self.subscriptions: dict[str, int] = {}
         self.closing = False
         self.rate_limit = RateLimit(*conf.frame_rate())
-        self.group_refresher: asyncio.Task[None] | None = None
+        self.hub: hub.Hub | None = None
+        self.outbox: deque[str] = deque()
+        self.writer: asyncio.Task[None] | None = None
+        self.closer: asyncio.Task[None] | None = None
+        self.max_unacked_bytes = conf.max_unacked_bytes()
+        #: Sizes of the messages sent and not yet acknowledged, oldest first.
+        self.unacked: deque[int] = deque()
+        self.unacked_bytes = 0
+        self.acknowledged = 0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # Channels' own __call__ would give the socket a channel on the layer,
+        # and a task waiting on it: the hub makes both unnecessary.
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.base_send = send
+        try:
+            await await_many_dispatch([receive], self.dispatch)
+        except StopConsumer:
+            pass
+        finally:
+            await self.release()
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels closes stale database connections before every handler, a
+        # hop to the sync thread per frame. The handlers here reach the
+        # database only through database_sync_to_async, which does it itself.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self) -> None:
         if self.channel_layer is None:
@@ -76,20 +120,22 @@ class TurboStreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self.close(CLOSE_NO_CHANNEL_LAYER)
             return
         note_consumer()
+        self.hub = hub.attach(self.channel_layer)
         await self.accept()
-        # The in-memory and Redis core layers forget a group membership after
-        # group_expiry seconds (a day by default): a tab left open that long
-        # would go deaf. Renewing the memberships keeps them.
-        expiry = getattr(self.channel_layer, "group_expiry", None)
-        if expiry:
-            self.group_refresher = asyncio.create_task(self.refresh_groups(expiry / 2))
 
     async def disconnect(self, code: int) -> None:
-        if self.group_refresher is not None:
-            self.group_refresher.cancel()
-        subscriptions, self.subscriptions = self.subscriptions, {}
-        for group in subscriptions:
-            await self.leave(group)
+        await self.release()
+
+    async def release(self) -> None:
+        """Leave every stream and drop what is still queued for the socket."""
+        self.closing = True
+        self.outbox.clear()
+        if self.writer is not None:
+            self.writer.cancel()
+        if self.hub is not None:
+            attached, self.hub = self.hub, None
+            subscriptions, self.subscriptions = self.subscriptions, {}
+            await attached.detach(list(subscriptions), self)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.closing:
@@ -117,10 +163,12 @@ class TurboStreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self.subscribe(frame.get("token"))
         elif kind == "unsubscribe":
             await self.unsubscribe(frame.get("stream"))
+        elif kind == "ack":
+            await self.acknowledge(frame.get("messages"))
         else:
             await self.send_error(
                 "unknown-type",
-                f"Unknown frame type {kind!r}: expected 'subscribe' or 'unsubscribe'.",
+                f"Unknown frame type {kind!r}: expected 'subscribe', 'unsubscribe' or 'ack'.",
             )
 
     async def subscribe(self, token: object) -> None:
@@ -151,13 +199,17 @@ class TurboStreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if not allowed:
             await self.reject(token, "forbidden", f"user_passes_test() refused {stream}.")
             return
+        if self.hub is None:
+            return  # the socket closed while the check ran
         if group not in self.subscriptions:
             try:
-                await self.channel_layer.group_add(group, self.channel_name)
+                await self.hub.join(group, self)
             except Exception:
                 logger.exception("Joining the group of %s failed", stream)
                 await self.reject(token, "error", "The server failed to join this stream.")
                 return
+        # No await from here to the frame: a message the hub delivers in
+        # between would reach the client before its `subscribed`.
         self.subscriptions[group] = self.subscriptions.get(group, 0) + 1
         await self.send_frame({"type": "subscribed", "token": token, "stream": group})
 
@@ -175,31 +227,69 @@ class TurboStreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         count = self.subscriptions.pop(group, 0)
         if count > 1:
             self.subscriptions[group] = count - 1
-        elif count == 1:
-            await self.leave(group)
+        elif count == 1 and self.hub is not None:
+            await self.hub.leave(group, self)
         await self.send_frame({"type": "unsubscribed", "stream": group})
 
-    async def turbo_stream(self, message: dict[str, Any]) -> None:
-        """Forward a broadcast (channel-layer type ``turbo.stream``) to the page."""
-        group = message["group"]
-        # A broadcast already on its way when the stream was left may still arrive.
-        if group in self.subscriptions:
-            await self.send_frame({"type": "message", "stream": group, "html": message["html"]})
+    async def acknowledge(self, messages: object) -> None:
+        """Take the client's count of ``message`` frames received so far."""
+        if (
+            not isinstance(messages, int)
+            or isinstance(messages, bool)
+            or not 0 <= messages - self.acknowledged <= len(self.unacked)
+        ):
+            await self.send_error(
+                "malformed",
+                "An ack frame needs 'messages': the number of message frames received, "
+                f"between {self.acknowledged} and {self.acknowledged + len(self.unacked)}.",
+            )
+            return
+        for _ in range(messages - self.acknowledged):
+            self.unacked_bytes -= self.unacked.popleft()
+        self.acknowledged = messages
 
-    async def leave(self, group: str) -> None:
+    def deliver(self, frame: str, size: int) -> None:
+        """Queue a ``message`` frame from the hub; close the socket if it fell too far behind."""
+        if self.closing:
+            return
+        self.unacked.append(size)
+        self.unacked_bytes += size
+        if self.unacked_bytes > self.max_unacked_bytes:
+            self.close_too_slow()
+        else:
+            self.post(frame)
+
+    def post(self, text: str) -> None:
+        """Queue ``text`` for the socket, behind the frames already queued."""
+        self.outbox.append(text)
+        if self.writer is None:
+            self.writer = asyncio.create_task(self.write_outbox())
+
+    async def write_outbox(self) -> None:
         try:
-            await self.channel_layer.group_discard(group, self.channel_name)
+            while self.outbox:
+                await self.base_send({"type": "websocket.send", "text": self.outbox.popleft()})
         except Exception:
-            logger.exception("Leaving the channel-layer group %s failed", group)
+            # The socket is gone; its disconnect event follows.
+            logger.debug("Writing to a turbo websocket failed", exc_info=True)
+            self.outbox.clear()
+        finally:
+            self.writer = None
 
-    async def refresh_groups(self, interval: float) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            for group in list(self.subscriptions):
-                try:
-                    await self.channel_layer.group_add(group, self.channel_name)
-                except Exception:
-                    logger.exception("Renewing the channel-layer group %s failed", group)
+    def close_too_slow(self) -> None:
+        logger.warning(
+            "Closing a turbo websocket (%d): the client left %d bytes of messages "
+            "unacknowledged (TURBO_MAX_UNACKED_BYTES is %d).",
+            CLOSE_TOO_SLOW,
+            self.unacked_bytes,
+            self.max_unacked_bytes,
+        )
+        self.closing = True
+        self.outbox.clear()
+        if self.writer is not None:
+            self.writer.cancel()
+        # The close itself may wait on the full buffer: never in the hub's time.
+        self.closer = asyncio.create_task(self.close(CLOSE_TOO_SLOW, "too slow"))
 
     async def reject(self, token: str, reason: str, text: str) -> None:
         logger.debug("Subscription rejected (%s): %s", reason, text)
@@ -211,7 +301,7 @@ class TurboStreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         await self.send_frame({"type": "error", "reason": reason, "message": text})
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(frame, separators=(",", ":")))
+        self.post(json.dumps(frame, separators=(",", ":")))
 
     async def close_with(self, code: int, reason: str) -> None:
         self.closing = True

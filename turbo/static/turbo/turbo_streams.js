@@ -20,6 +20,10 @@ const RECONNECT_DELAY_MAX = 30_000;
 const MAX_FAILED_ATTEMPTS = 10;
 // An expired token reloads the page at most once in this long (per URL).
 const EXPIRED_RELOAD_INTERVAL = 10_000;
+// The server closes a socket whose client leaves too much unacknowledged, and
+// wants an ack at least every 64 KiB of messages: in UTF-8, a character of a
+// JavaScript string is at most 3 bytes.
+const ACK_INTERVAL_CHARS = 16 * 1024;
 
 // Absolute websocket URL → Connection, while it holds streams.
 const connections = new Map();
@@ -48,6 +52,8 @@ class Connection {
   #retries = 0; // reconnects scheduled since the last socket that opened
   #failures = 0; // sockets in a row that closed without opening
   #failed = false; // gave up after MAX_FAILED_ATTEMPTS failures
+  #received = 0; // message frames received on the current socket
+  #unackedChars = 0; // characters of those since the last ack
 
   constructor(url) {
     this.#url = url;
@@ -152,6 +158,7 @@ class Connection {
     this.#socketListeners = new AbortController();
     const options = { signal: this.#socketListeners.signal };
     let opened = false;
+    this.#received = this.#unackedChars = 0;
     socket.addEventListener("open", () => {
       opened = true;
       this.#failures = this.#retries = 0;
@@ -226,6 +233,7 @@ class Connection {
         return rejected(stream, frame);
       }
       case "message": {
+        this.#acknowledge(data.length);
         // Turbo applies every message of every stream source, so a message
         // goes to one element of the stream however many the page holds.
         const element = this.#streams.get(frame.stream)?.elements.values().next().value;
@@ -236,6 +244,15 @@ class Connection {
         return console.warn(`turbo-channels: the server could not act on a frame (${frame.reason}): ${frame.message}`);
       // "unsubscribed" needs nothing; unknown types are ignored, so that a
       // newer server can add some.
+    }
+  }
+
+  #acknowledge(chars) {
+    this.#received++;
+    this.#unackedChars += chars;
+    if (this.#unackedChars >= ACK_INTERVAL_CHARS) {
+      this.#unackedChars = 0;
+      this.#send({ type: "ack", messages: this.#received });
     }
   }
 

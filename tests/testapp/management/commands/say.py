@@ -1,10 +1,12 @@
-"""``manage.py say ROOM_PK TEXT``: post a message from outside the server processes."""
+"""``manage.py say [--atomic] ROOM_PK TEXT...``: post messages from outside the servers."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import transaction
 
 from tests.testapp.models import Message
 
@@ -15,8 +17,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("room", type=int)
         parser.add_argument("text", nargs="+")
+        parser.add_argument("--atomic", action="store_true", help="all in one transaction")
 
-    def handle(self, *args: Any, room: int, text: list[str], **options: Any) -> None:
-        for line in text:
-            message = Message.objects.create(room_id=room, text=line)
-            self.stdout.write(f"message-{message.pk}")
+    def handle(self, *args: Any, room: int, text: list[str], atomic: bool, **options: Any) -> None:
+        with transaction.atomic() if atomic else contextlib.nullcontext():
+            for line in text:
+                message = Message.objects.create(room_id=room, text=line)
+                self.stdout.write(f"message-{message.pk}")

@@ -1,0 +1,168 @@
+"""The per-process hub: one layer subscription per stream, shared by the sockets."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from unittest import mock
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.db import transaction
+from django.test import override_settings
+
+from tests.conftest import Socket, layer_config
+from tests.testapp.streams import LobbyStream, RoomStream
+from turbo import consumers, hub, signing
+
+pytestmark = pytest.mark.django_db
+
+
+def count_calls(target: Any, name: str) -> Any:
+    """Patch ``target.name`` with a spy that still calls it."""
+    return mock.patch.object(target, name, wraps=getattr(target, name))
+
+
+async def test_many_sockets_share_one_membership_and_one_encoding(connect, channel_layer):
+    stream = RoomStream.for_pk(1)
+    with count_calls(channel_layer, "group_add") as group_add:
+        sockets = [await connect() for _ in range(20)]
+        for socket in sockets:
+            await socket.subscribe(stream)
+    with count_calls(hub, "encode") as encode:
+        await stream.aupdate(text="to all", id="x")
+
+        for socket in sockets:
+            assert "to all" in await socket.receive_html(stream)
+
+    assert [call.args[0] for call in group_add.call_args_list] == [stream.group]
+    encode.assert_called_once()
+
+
+async def test_sockets_connecting_at_once_share_one_hub(channel_layer):
+    # A hub started by each of the sockets racing to connect would deliver
+    # every broadcast once per hub.
+    stream = RoomStream.for_pk(1)
+    sockets = [Socket() for _ in range(30)]
+    await asyncio.gather(*(socket.communicator.connect() for socket in sockets))
+    await asyncio.gather(*(socket.subscribe(stream) for socket in sockets))
+
+    await stream.aupdate(text="first", id="x")
+    await stream.aupdate(text="second", id="x")
+
+    for socket in sockets:
+        assert "first" in await socket.receive_html(stream)
+        assert "second" in await socket.receive_html(stream)  # not a second "first"
+        await socket.communicator.disconnect()
+
+
+async def test_the_last_socket_out_leaves_the_group_and_stops_the_hub(connect, channel_layer):
+    stream = RoomStream.for_pk(1)
+    first, second = await connect(), await connect()
+    await first.subscribe(stream)
+    await second.subscribe(stream)
+
+    with count_calls(channel_layer, "group_discard") as group_discard:
+        await first.communicator.disconnect()
+        group_discard.assert_not_called()
+        await second.communicator.disconnect()
+
+    assert [call.args[0] for call in group_discard.call_args_list] == [stream.group]
+    assert not hub._hubs.get(asyncio.get_running_loop())
+
+
+async def test_a_socket_joining_as_the_last_one_leaves_still_receives(connect):
+    stream = RoomStream.for_pk(1)
+    leaving, joining = await connect(), await connect()
+    await leaving.subscribe(stream)
+
+    await asyncio.gather(
+        leaving.send({"type": "unsubscribe", "stream": stream.group}),
+        joining.send({"type": "subscribe", "token": signing.dumps(stream)}),
+    )
+    assert (await leaving.receive())["type"] == "unsubscribed"
+    assert (await joining.receive())["type"] == "subscribed"
+    await stream.aupdate(text="after the race", id="x")
+
+    assert "after the race" in await joining.receive_html(stream)
+
+
+async def test_messages_of_a_transaction_are_all_delivered_in_order(connect):
+    # The in-memory layer and Redis core hold 100 messages per channel by
+    # default and drop the rest silently: 1000 broadcasts in one transaction
+    # must not overrun the hub's channel.
+    stream = LobbyStream()
+    socket = await connect()
+    await socket.subscribe(stream)
+
+    @sync_to_async
+    def broadcast_in_one_transaction() -> None:
+        with transaction.atomic():
+            for n in range(1000):
+                stream.append(html=f"<p>{n}</p>", id="log")
+
+    await broadcast_in_one_transaction()
+
+    for n in range(1000):
+        assert f"<p>{n}</p>" in await socket.receive_html(stream, timeout=10)
+
+
+@pytest.mark.parametrize(
+    ("layer", "config", "capacity"),
+    [
+        ("redis-core", {}, hub.CHANNEL_CAPACITY),
+        ("redis-core", {"channel_capacity": {"turbo-hub.*": 50}}, 50),
+        ("memory", {}, 100),  # a hub drains it without yielding to the sender
+    ],
+    ids=["core", "core-configured", "memory"],
+)
+def test_hub_channels_hold_a_burst_where_the_sender_checks_capacity(layer, config, capacity):
+    with override_settings(CHANNEL_LAYERS={"default": layer_config(layer, **config)}):
+        channel_layer = get_channel_layer()
+        hub.allow_backlog(channel_layer)
+
+        assert channel_layer.get_capacity(f"{hub.CHANNEL_PREFIX}.abc!def") == capacity
+        assert channel_layer.get_capacity("specific.abc!def") == 100
+
+
+@override_settings(TURBO_MAX_UNACKED_BYTES=128 * 1024)
+async def test_a_client_that_stops_acknowledging_is_closed_and_no_other(connect):
+    stream = LobbyStream()
+    stalled, reading = await connect(), await connect()
+    await stalled.subscribe(stream)
+    await reading.subscribe(stream)
+    text = "x" * 4000
+
+    for received in range(1, 65):  # 256 KiB
+        await stream.aupdate(text=text, id="x")
+        assert text in await reading.receive_html(stream)
+        await reading.send({"type": "ack", "messages": received})
+
+    messages = []
+    while (output := await stalled.communicator.receive_output(3))["type"] == "websocket.send":
+        messages.append(output["text"])
+    assert output["type"] == "websocket.close"
+    assert output["code"] == consumers.CLOSE_TOO_SLOW
+    # Closed before a message would take it beyond the bound.
+    assert 96 * 1024 < len("".join(messages)) <= 128 * 1024
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [-1, 2, 1.0, True, "1", None],
+    ids=["negative", "more-than-sent", "float", "bool", "string", "missing"],
+)
+async def test_an_impossible_ack_is_an_error(connect, messages):
+    stream = LobbyStream()
+    socket = await connect()
+    await socket.subscribe(stream)
+    await stream.aupdate(text="one", id="x")
+    await socket.receive_html(stream)
+
+    await socket.send({"type": "ack", "messages": messages})
+
+    frame = await socket.receive()
+    assert frame["type"] == "error"
+    assert frame["reason"] == "malformed"
+    assert "between 0 and 1" in frame["message"]

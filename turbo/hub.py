@@ -1,0 +1,231 @@
+"""One channel-layer subscription per stream per server process.
+
+Stock Channels gives every consumer a channel of its own and has the layer
+deliver a group message once per member socket: with a thousand sockets on a
+stream, a thousand layer deliveries, each decoded and dispatched separately.
+Here each server process (each event loop) has one :class:`Hub`, with one
+channel, that joins a stream's group while any local socket holds the stream.
+A broadcast therefore crosses the layer once per process; the hub encodes the
+frame once and hands the same string to every local socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from typing import TYPE_CHECKING, Any, Final, Protocol
+from weakref import WeakKeyDictionary
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+logger = logging.getLogger("turbo")
+
+#: The ``type`` of the channel-layer messages that carry broadcasts.
+MESSAGE_TYPE: Final = "turbo.stream"
+
+#: Prefix of the hubs' channel names.
+CHANNEL_PREFIX: Final = "turbo-hub"
+
+#: Messages a hub's channel may hold on the Redis core layer (whose default is
+#: 100 per channel), unless ``channel_capacity`` in the layer's ``CONFIG``
+#: names the hubs' channels (``"turbo-hub.*"``).
+CHANNEL_CAPACITY: Final = 10_000
+
+#: Seconds between attempts when the layer fails to deliver to the hub.
+RECEIVE_RETRY_DELAY: Final = 1.0
+
+
+class Subscriber(Protocol):
+    """A local socket, as the hub sees it."""
+
+    def deliver(self, frame: str, size: int) -> None:
+        """Queue ``frame`` (``size`` bytes in UTF-8) for the socket; never blocks."""
+
+
+def encode(group: str, html: str) -> str:
+    """The ``message`` frame carrying ``html`` for ``group`` (docs/protocol.rst)."""
+    return json.dumps({"type": "message", "stream": group, "html": html}, separators=(",", ":"))
+
+
+_HUB_CHANNEL = re.compile(re.escape(CHANNEL_PREFIX) + r"\.")
+_capacity_checked: WeakKeyDictionary[Any, bool] = WeakKeyDictionary()
+
+
+def allow_backlog(layer: Any) -> None:
+    """Let the hubs' channels hold :data:`CHANNEL_CAPACITY` messages on ``layer``.
+
+    A hub pulls messages off its channel as fast as the layer hands them over,
+    but under a burst from another process (1000 saves in a command, say) the
+    Redis core layer can still collect more than its default capacity of 100
+    for one channel, and drops the rest without a trace. That layer checks the
+    capacity where messages are sent, so every process that broadcasts calls
+    this. Other layers have no capacity to raise or none that a hub can reach.
+    """
+    try:
+        from channels_redis.core import RedisChannelLayer
+    except ImportError:  # channels_redis is optional
+        return
+    if not isinstance(layer, RedisChannelLayer) or layer in _capacity_checked:
+        return
+    _capacity_checked[layer] = True
+    # The layer keeps a list of (compiled pattern, capacity) pairs; a pattern
+    # the user configured for the hubs' channels takes precedence.
+    if layer.get_capacity(f"{CHANNEL_PREFIX}.x") == layer.capacity:
+        layer.channel_capacity.append((_HUB_CHANNEL, max(layer.capacity, CHANNEL_CAPACITY)))
+
+
+class Hub:
+    """The process's subscription to the channel layer, shared by its sockets.
+
+    Get one with :func:`attach`; sockets then :meth:`join` and :meth:`leave`
+    streams, and the hub joins a stream's group on the layer with the first
+    local socket and leaves it with the last.
+    """
+
+    def __init__(self, layer: Any, on_stop: Callable[[Hub], None]) -> None:
+        self.layer = layer
+        self.on_stop = on_stop
+        #: Local subscribers by group.
+        self.members: dict[str, set[Subscriber]] = {}
+        #: Groups the hub's channel belongs to on the layer.
+        self.joined: set[str] = set()
+        self.sockets = 0
+        self.channel = ""
+        # Membership changes go to the layer one at a time: a leave and a join
+        # of one group racing each other could otherwise end up unjoined.
+        self.membership = asyncio.Lock()
+        self.tasks: list[asyncio.Task[None]] = []
+        self.started: asyncio.Future[None] = asyncio.ensure_future(self._start())
+
+    async def _start(self) -> None:
+        allow_backlog(self.layer)
+        self.channel = await self.layer.new_channel(CHANNEL_PREFIX + ".")
+        self.tasks.append(asyncio.create_task(self._receive_forever()))
+        # The in-memory and Redis core layers forget a membership after
+        # group_expiry seconds (a day by default): a tab left open that long
+        # would go deaf. Renewing the memberships keeps them.
+        expiry = getattr(self.layer, "group_expiry", None)
+        if expiry:
+            self.tasks.append(asyncio.create_task(self._renew_forever(expiry / 2)))
+
+    async def join(self, group: str, subscriber: Subscriber) -> None:
+        """Deliver ``group``'s broadcasts to ``subscriber`` from now on.
+
+        Returns once the hub is in the group on the layer: a broadcast sent
+        after that reaches the subscriber.
+        """
+        if self.started.done() and not self.started.cancelled() and self.started.exception():
+            # The layer was unreachable when the hub started: try again.
+            self.started = asyncio.ensure_future(self._start())
+        await self.started
+        if group not in self.joined:
+            async with self.membership:
+                if group not in self.joined:
+                    await self.layer.group_add(group, self.channel)
+                    self.joined.add(group)
+        self.members.setdefault(group, set()).add(subscriber)
+
+    async def leave(self, group: str, subscriber: Subscriber) -> None:
+        """Stop delivering ``group`` to ``subscriber``; the last one out leaves the group."""
+        members = self.members.get(group)
+        if members is not None:
+            members.discard(subscriber)
+            if members:
+                return
+            del self.members[group]
+        async with self.membership:
+            # A socket may have joined while this one waited for the lock.
+            if group in self.joined and group not in self.members:
+                self.joined.discard(group)
+                await self._discard(group)
+
+    async def detach(self, groups: list[str], subscriber: Subscriber) -> None:
+        """Leave ``groups`` for a socket that closed; the last socket stops the hub."""
+        for group in groups:
+            await self.leave(group, subscriber)
+        self.sockets -= 1
+        if self.sockets == 0:
+            await self._stop()
+
+    def dispatch(self, message: dict[str, Any]) -> None:
+        """Hand one layer message to the local subscribers of its group."""
+        if message.get("type") != MESSAGE_TYPE:
+            logger.warning("The turbo hub ignored a %r message.", message.get("type"))
+            return
+        group = message["group"]
+        members = self.members.get(group)
+        if not members:
+            return  # the last socket left while the message was on its way
+        frame = encode(group, message["html"])
+        size = len(frame.encode())
+        # A copy: a subscriber that falls too far behind closes, and leaves.
+        for member in tuple(members):
+            member.deliver(frame, size)
+
+    async def _receive_forever(self) -> None:
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except Exception:
+                logger.exception(
+                    "The turbo hub failed to receive from the channel layer; retrying in %s s.",
+                    RECEIVE_RETRY_DELAY,
+                )
+                await asyncio.sleep(RECEIVE_RETRY_DELAY)
+                continue
+            self.dispatch(message)
+
+    async def _renew_forever(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            for group in list(self.joined):
+                await self._call_layer(self.layer.group_add, group, "Renewing")
+
+    async def _discard(self, group: str) -> None:
+        await self._call_layer(self.layer.group_discard, group, "Leaving")
+
+    async def _call_layer(
+        self, method: Callable[[str, str], Awaitable[object]], group: str, doing: str
+    ) -> None:
+        try:
+            await method(group, self.channel)
+        except Exception:
+            logger.exception("%s the channel-layer group %s failed", doing, group)
+
+    async def _stop(self) -> None:
+        self.on_stop(self)
+        self.started.cancel()
+        for task in self.tasks:
+            task.cancel()
+        async with self.membership:
+            groups, self.joined = self.joined, set()
+            for group in groups:
+                await self._discard(group)
+
+
+# A hub per event loop (one per server process; one per test) and channel layer.
+_hubs: WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Any, Hub]] = WeakKeyDictionary()
+
+
+def attach(layer: Any) -> Hub:
+    """The running loop's hub on ``layer``, counting one more socket on it.
+
+    Creates the hub on first use, without awaiting anything before it is
+    registered: sockets connecting at the same moment share one hub rather
+    than each starting a listener (which would deliver duplicates).
+    """
+    loop = asyncio.get_running_loop()
+    hubs = _hubs.setdefault(loop, {})
+    hub = hubs.get(layer)
+    if hub is None:
+
+        def forget(stopped: Hub) -> None:
+            if hubs.get(layer) is stopped:
+                del hubs[layer]
+
+        hub = hubs[layer] = Hub(layer, forget)
+    hub.sockets += 1
+    return hub
