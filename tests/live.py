@@ -1,8 +1,9 @@
 """Real server processes and websocket clients for the live tests.
 
-A :class:`ServerProcess` runs ``daphne tests.asgi:application`` or ``manage.py
-runserver`` (daphne's) in its own process, on the test run's database and on a
-channel layer given as a ``CHANNEL_LAYERS`` entry; a :class:`LiveSocket`
+A :class:`ServerProcess` runs ``daphne tests.asgi:application``, ``uvicorn
+tests.asgi:application`` or ``manage.py runserver`` (daphne's) in its own
+process, on the test run's database and on a channel layer given as a
+``CHANNEL_LAYERS`` entry; a :class:`LiveSocket`
 speaks the protocol to it with the ``websockets`` library, as a browser would
 (an ``Origin`` header included: origin validation refuses a handshake without
 one).
@@ -11,6 +12,7 @@ one).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -33,6 +35,8 @@ if TYPE_CHECKING:
     from types import TracebackType
 
 ROOT = Path(__file__).resolve().parent.parent
+#: As turbo_streams.js: 64 KiB of UTF-8 at most.
+ACK_INTERVAL_CHARS = 16 * 1024
 TOKEN = re.compile(r'<turbo-channels-stream-source [^>]*token="([^"]+)"')
 
 
@@ -59,7 +63,7 @@ class ServerProcess:
     def __init__(
         self,
         layer: dict[str, Any],
-        kind: Literal["daphne", "runserver"] = "daphne",
+        kind: Literal["daphne", "uvicorn", "runserver"] = "daphne",
         port: int | None = None,
         **settings: str,
     ) -> None:
@@ -73,6 +77,11 @@ class ServerProcess:
         if self.kind == "daphne":
             address = ["-b", "127.0.0.1", "-p", str(self.port)]
             return [sys.executable, "-m", "daphne", *address, "tests.asgi:application"]
+        if self.kind == "uvicorn":
+            address = ["--host", "127.0.0.1", "--port", str(self.port)]
+            # Channels' router has no lifespan protocol.
+            options = ["--lifespan", "off", "--no-access-log"]
+            return [sys.executable, "-m", "uvicorn", *address, *options, "tests.asgi:application"]
         return [sys.executable, "-m", "django", "runserver", "--noreload", f"127.0.0.1:{self.port}"]
 
     def environment(self) -> dict[str, str]:
@@ -123,6 +132,18 @@ class ServerProcess:
 
     def output(self) -> str:
         return Path(self.log.name).read_text(errors="replace")
+
+    def wait_for_output(self, text: str, timeout: float = 10) -> str:
+        """The first line of the server's output containing ``text``, once it is there."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in self.output().splitlines():
+                if text in line:
+                    return line
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} not in the output of {self.kind}:\n{self.output()}")
+            # A log file announces nothing: read it again shortly.
+            time.sleep(0.05)
 
     def get(self, path: str) -> tuple[int, str]:
         """GET ``path``: the status and the body."""
@@ -177,14 +198,22 @@ def manage(layer: dict[str, Any], *args: str) -> str:
 class LiveSocket:
     """A websocket client of the protocol, with an ``Origin``, as browsers send."""
 
-    def __init__(self, server: ServerProcess, origin: str | None = None) -> None:
+    def __init__(
+        self, server: ServerProcess, origin: str | None = None, max_queue: int = 16
+    ) -> None:
         self.url = f"ws://127.0.0.1:{server.port}/ws/turbo/"
         self.origin = origin or server.origin
+        self.max_queue = max_queue
         self.connection: Any = None
+        self.received = self.unacknowledged = 0
 
     async def __aenter__(self) -> LiveSocket:
         self.connection = await websockets.connect(
-            self.url, origin=self.origin, compression=None, open_timeout=10
+            self.url,
+            origin=self.origin,
+            compression=None,
+            open_timeout=10,
+            max_queue=self.max_queue,
         )
         return self
 
@@ -194,19 +223,31 @@ class LiveSocket:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        await self.connection.close()
+        # A socket the server closed may raise here what it could not read.
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await self.connection.close()
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        await self.connection.send(json.dumps(frame))
 
     async def receive(self, timeout: float = 10) -> dict[str, Any]:
         return dict(json.loads(await asyncio.wait_for(self.connection.recv(), timeout)))
 
     async def subscribe(self, token: str) -> str:
         """Subscribe with ``token``; the stream's key from the acknowledgement."""
-        await self.connection.send(json.dumps({"type": "subscribe", "token": token}))
+        await self.send({"type": "subscribe", "token": token})
         ack = await self.receive()
         assert ack["type"] == "subscribed", ack
         return str(ack["stream"])
 
     async def receive_html(self) -> str:
-        frame = await self.receive()
+        """The next message's HTML, acknowledged as the browser's client does."""
+        text = await asyncio.wait_for(self.connection.recv(), 10)
+        frame = json.loads(text)
         assert frame["type"] == "message", frame
+        self.received += 1
+        self.unacknowledged += len(text)
+        if self.unacknowledged >= ACK_INTERVAL_CHARS:
+            self.unacknowledged = 0
+            await self.send({"type": "ack", "messages": self.received})
         return str(frame["html"])

@@ -81,4 +81,7 @@ if "TURBO_LIVE_CHANNEL_LAYER" in os.environ:
 if "TURBO_LIVE_TOKEN_MAX_AGE" in os.environ:
     TURBO_TOKEN_MAX_AGE = float(os.environ["TURBO_LIVE_TOKEN_MAX_AGE"])
 
+if "TURBO_LIVE_ACK_TIMEOUT" in os.environ:
+    TURBO_ACK_TIMEOUT = float(os.environ["TURBO_LIVE_ACK_TIMEOUT"])
+
 REDIS_URL = os.environ.get("TURBO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -15,6 +15,8 @@ def test_defaults():
     assert conf.max_frame_size() == 16384
     assert conf.max_subscriptions() == 100
     assert conf.frame_rate() == (20.0, 200)
+    assert conf.max_unacked_bytes() == 4 * 1024 * 1024
+    assert conf.ack_timeout() == 10.0
 
 
 @override_settings(
@@ -24,6 +26,8 @@ def test_defaults():
     TURBO_MAX_SUBSCRIPTIONS=5,
     TURBO_FRAME_RATE=2,
     TURBO_FRAME_BURST=10,
+    TURBO_MAX_UNACKED_BYTES=200_000,
+    TURBO_ACK_TIMEOUT=2,
 )
 def test_settings_override_the_defaults():
     assert conf.websocket_path() == "live/socket/"
@@ -31,6 +35,8 @@ def test_settings_override_the_defaults():
     assert conf.max_frame_size() == 100
     assert conf.max_subscriptions() == 5
     assert conf.frame_rate() == (2.0, 10)
+    assert conf.max_unacked_bytes() == 200_000
+    assert conf.ack_timeout() == 2.0
 
 
 @pytest.mark.parametrize(
@@ -47,6 +53,9 @@ def test_settings_override_the_defaults():
         ("TURBO_MAX_SUBSCRIPTIONS", True, conf.max_subscriptions),
         ("TURBO_FRAME_RATE", "fast", conf.frame_rate),
         ("TURBO_FRAME_BURST", 0, conf.frame_rate),
+        ("TURBO_MAX_UNACKED_BYTES", 100_000, conf.max_unacked_bytes),
+        ("TURBO_MAX_UNACKED_BYTES", "1M", conf.max_unacked_bytes),
+        ("TURBO_ACK_TIMEOUT", 0, conf.ack_timeout),
     ],
 )
 def test_a_bad_value_is_reported_by_name(name, value, read):

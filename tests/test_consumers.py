@@ -331,12 +331,12 @@ async def test_a_frame_flood_closes_the_socket_and_no_other(connect):
 
 
 def test_the_rate_limit_refills_over_time():
-    with mock.patch("time.monotonic", return_value=100.0):
+    with mock.patch("turbo.consumers.monotonic", return_value=100.0):
         limit = consumers.RateLimit(rate=10, burst=2)
         assert [limit.allow() for _ in range(3)] == [True, True, False]
-    with mock.patch("time.monotonic", return_value=100.15):
+    with mock.patch("turbo.consumers.monotonic", return_value=100.15):
         assert [limit.allow() for _ in range(2)] == [True, False]
-    with mock.patch("time.monotonic", return_value=1000.0):
+    with mock.patch("turbo.consumers.monotonic", return_value=1000.0):
         assert [limit.allow() for _ in range(3)] == [True, True, False]
 
 

@@ -127,7 +127,7 @@ def test_hub_channels_hold_a_burst_where_the_sender_checks_capacity(layer, confi
 
 
 @override_settings(TURBO_MAX_UNACKED_BYTES=128 * 1024)
-async def test_a_client_that_stops_acknowledging_is_closed_and_no_other(connect):
+async def test_a_client_too_far_behind_is_closed_and_no_other(connect):
     stream = LobbyStream()
     stalled, reading = await connect(), await connect()
     await stalled.subscribe(stream)
@@ -146,6 +146,49 @@ async def test_a_client_that_stops_acknowledging_is_closed_and_no_other(connect)
     assert output["code"] == consumers.CLOSE_TOO_SLOW
     # Closed before a message would take it beyond the bound.
     assert 96 * 1024 < len("".join(messages)) <= 128 * 1024
+
+
+async def test_a_client_owing_an_ack_too_long_is_closed_at_the_next_message(connect):
+    stream = LobbyStream()
+    with override_settings(TURBO_ACK_TIMEOUT=10):
+        socket = await connect()
+    await socket.subscribe(stream)
+    text = "x" * 40_000
+    clock = mock.patch("turbo.consumers.monotonic", return_value=1000.0)
+
+    with clock as now:
+        for _ in range(2):  # 80 kB: an ack is owed from the second on
+            await stream.aupdate(text=text, id="x")
+            await socket.receive_html(stream)
+        now.return_value = 1010.0
+        await stream.aupdate(text="within the timeout", id="x")
+        assert "within the timeout" in await socket.receive_html(stream)
+        now.return_value = 1010.5
+        await stream.aupdate(text="too late", id="x")
+
+    await socket.assert_closed(consumers.CLOSE_TOO_SLOW)
+
+
+async def test_an_ack_restarts_the_timeout(connect):
+    stream = LobbyStream()
+    text = "x" * 40_000
+
+    # The whole socket on this clock: its frame rate limit reads it too.
+    with mock.patch("turbo.consumers.monotonic", return_value=1000.0) as now:
+        with override_settings(TURBO_ACK_TIMEOUT=10):
+            socket = await connect()
+        await socket.subscribe(stream)
+        for _ in range(3):
+            await stream.aupdate(text=text, id="x")
+            await socket.receive_html(stream)
+        now.return_value = 1008.0
+        await socket.send({"type": "ack", "messages": 1})  # 80 kB still owed
+        await socket.send({"type": "unsubscribe", "stream": "turbo.none"})  # acks are silent
+        assert (await socket.receive())["type"] == "unsubscribed"
+        now.return_value = 1015.0  # owed for 15 s, but 7 s since the last ack
+        await stream.aupdate(text="still welcome", id="x")
+
+        assert "still welcome" in await socket.receive_html(stream)
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ import websockets
 from tests.conftest import layer_config
 from tests.live import LiveSocket, manage
 from tests.testapp.models import Room
+from turbo.consumers import CLOSE_TOO_SLOW
 from turbo.templatetags.turbo_streams import CLIENT_SCRIPT, TURBO_SCRIPT
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -59,6 +60,31 @@ async def test_a_thousand_broadcasts_in_one_transaction_reach_every_socket(serve
         for socket in sockets:
             received = [await socket.receive_html() for _ in texts]
             assert [TEXT.search(html).group(1) for html in received] == texts
+
+
+@pytest.mark.parametrize("kind", ["daphne", "uvicorn"])
+async def test_a_client_that_stops_reading_is_dropped_and_no_other(servers, kind):
+    # Neither server makes a send wait for a stalled client (daphne never
+    # does), so the acknowledgements it no longer sends give it away.
+    config = layer_config("redis-pubsub")
+    server = await asyncio.to_thread(servers, config, kind, ACK_TIMEOUT="1")
+    room = await Room.objects.acreate(name="slow")
+    token = await asyncio.to_thread(server.token, f"/rooms/{room.pk}/")
+    texts = [f"{n:04d}" + "x" * 8000 for n in range(40)]  # 320 kB, 5 acks' worth
+
+    async with LiveSocket(server) as reading, LiveSocket(server, max_queue=1) as stalled:
+        await reading.subscribe(token)
+        await stalled.subscribe(token)
+        # From here on the stalled client reads nothing: its library stops
+        # reading the socket once a frame waits unread.
+        for batch in (texts[:20], texts[20:]):
+            await asyncio.to_thread(manage, config, "say", str(room.pk), *batch)
+            for text in batch:
+                assert text in await reading.receive_html()
+            await asyncio.sleep(1.5)  # the condition under test: TURBO_ACK_TIMEOUT passing
+
+        closing = await asyncio.to_thread(server.wait_for_output, "Closing a turbo websocket")
+    assert f"({CLOSE_TOO_SLOW}): the client has owed an ack for over 1 s" in closing
 
 
 @pytest.mark.parametrize("kind", ["daphne", "runserver"])

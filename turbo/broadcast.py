@@ -14,7 +14,7 @@ import logging
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from asgiref.sync import sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
@@ -57,11 +57,11 @@ captured: contextvars.ContextVar[list[CapturedBroadcast] | None] = contextvars.C
 )
 
 
-def _capture(label: str, payload: dict[str, str]) -> None:
+def _capture(target: Target, payload: dict[str, str]) -> None:
     """Record the broadcast in the active :func:`turbo.testing.capture_broadcasts` block."""
     recording = captured.get()
     if recording is not None:
-        recording.append(CapturedBroadcast(label, payload["group"], payload["html"]))
+        recording.append(CapturedBroadcast(str(target), payload["group"], payload["html"]))
 
 
 @contextmanager
@@ -91,15 +91,39 @@ def broadcasts_suppressed() -> bool:
     return _suppressed.get()
 
 
-def call_logged(function: Callable[[], object], description: str) -> None:
-    """Call ``function``; log any exception as ``description`` instead of raising."""
+class Target(Protocol):
+    """What a broadcast goes to: a stream, as :class:`turbo.Stream` is.
+
+    Its ``str()`` names it in logs; it is only computed for them.
+    """
+
+    @property
+    def group(self) -> str:
+        """The channel-layer group of the stream."""
+
+
+@dataclass(frozen=True)
+class _BroadcastTo:
+    """Describes a deferred broadcast, if its failure is logged."""
+
+    target: Target
+
+    def __str__(self) -> str:
+        return f"Broadcast to {self.target}"
+
+
+def call_logged(function: Callable[[], object], description: object) -> None:
+    """Call ``function``; log any exception as ``description`` instead of raising.
+
+    ``description`` is formatted with ``str()`` only when it is logged.
+    """
     try:
         function()
     except Exception:
         logger.exception("%s failed", description)
 
 
-def on_commit(function: Callable[[], object], *, using: str | None, description: str) -> None:
+def on_commit(function: Callable[[], object], *, using: str | None, description: object) -> None:
     """Run ``function`` once the current transaction on ``using`` commits.
 
     It runs with the context variables of the moment it was scheduled (the
@@ -119,7 +143,7 @@ def message(group: str, fragments: Sequence[Fragment]) -> dict[str, str]:
     return {"type": MESSAGE_TYPE, "group": group, "html": join(fragments)}
 
 
-def _channel_layer(label: str) -> Any:
+def _channel_layer(target: Target) -> Any:
     layer = get_channel_layer()
     if layer is None:
         raise ImproperlyConfigured(
@@ -127,12 +151,12 @@ def _channel_layer(label: str) -> Any:
             "{'default': {'BACKEND': 'channels.layers.InMemoryChannelLayer'}}."
         )
     if isinstance(layer, InMemoryChannelLayer) and not _consumer_connected:
-        _warn_in_memory_without_consumers(label)
+        _warn_in_memory_without_consumers(target)
     allow_backlog(layer)
     return layer
 
 
-def _warn_in_memory_without_consumers(label: str) -> None:
+def _warn_in_memory_without_consumers(target: Target) -> None:
     global _warned_in_memory
     if not _warned_in_memory:
         _warned_in_memory = True
@@ -141,12 +165,12 @@ def _warn_in_memory_without_consumers(label: str) -> None:
             "websocket has connected: that layer does not cross processes, so no browser "
             "can receive it. Broadcast from the server process (a view), or use a "
             "channels_redis layer to broadcast from shells, commands and workers.",
-            label,
+            target,
         )
 
 
-def broadcast(group: str, label: str, fragments: Sequence[Fragment], *, name: str) -> None:
-    """Send ``fragments`` to ``group`` from sync code; ``name`` is the caller's.
+def broadcast(target: Target, fragments: Sequence[Fragment], *, name: str) -> None:
+    """Send ``fragments`` to ``target``'s group from sync code; ``name`` is the caller's.
 
     Inside a transaction the send (and the render) waits until it commits and
     is dropped if it rolls back. Template errors raise when the send is
@@ -164,17 +188,13 @@ def broadcast(group: str, label: str, fragments: Sequence[Fragment], *, name: st
     if broadcasts_suppressed():
         return
     if transaction.get_connection().in_atomic_block:
-        on_commit(
-            lambda: _send(group, label, fragments),
-            using=None,
-            description=f"Broadcast to {label}",
-        )
+        on_commit(lambda: _send(target, fragments), using=None, description=_BroadcastTo(target))
     else:
-        _send(group, label, fragments)
+        _send(target, fragments)
 
 
-async def abroadcast(group: str, label: str, fragments: Sequence[Fragment]) -> None:
-    """Send ``fragments`` to ``group`` from async code, without blocking the loop.
+async def abroadcast(target: Target, fragments: Sequence[Fragment]) -> None:
+    """Send ``fragments`` to ``target``'s group from async code, without blocking the loop.
 
     Templates render in Django's sync thread, since they may query the database.
     """
@@ -183,33 +203,33 @@ async def abroadcast(group: str, label: str, fragments: Sequence[Fragment]) -> N
         return
     render = sync_to_async(message)
     if captured.get() is not None:
-        _capture(label, await render(group, fragments))
+        _capture(target, await render(target.group, fragments))
         return
-    layer = _destination(group, label)
+    layer = _destination(target)
     if layer is None:
         return
-    payload = await render(group, fragments)
+    payload = await render(target.group, fragments)
     try:
-        await layer.group_send(group, payload)
+        await layer.group_send(target.group, payload)
     except Exception:
-        logger.exception("Broadcast to %s failed", label)
+        logger.exception("Broadcast to %s failed", target)
 
 
-def _send(group: str, label: str, fragments: Sequence[Fragment]) -> None:
+def _send(target: Target, fragments: Sequence[Fragment]) -> None:
     if captured.get() is not None:
-        _capture(label, message(group, fragments))
+        _capture(target, message(target.group, fragments))
         return
-    layer = _destination(group, label)
+    layer = _destination(target)
     if layer is None:
         return
-    payload = message(group, fragments)
+    payload = message(target.group, fragments)
     try:
-        _run_in_loop(lambda: layer.group_send(group, payload))
+        _run_in_loop(lambda: layer.group_send(target.group, payload))
     except Exception:
-        logger.exception("Broadcast to %s failed", label)
+        logger.exception("Broadcast to %s failed", target)
 
 
-def _destination(group: str, label: str) -> Any:
+def _destination(target: Target) -> Any:
     """The channel layer to send a broadcast to, or ``None`` to skip it, unrendered.
 
     Skipped when there is no layer (logged), and when the layer can tell
@@ -218,11 +238,11 @@ def _destination(group: str, label: str) -> Any:
     costs about what the send does.
     """
     try:
-        layer = _channel_layer(label)
+        layer = _channel_layer(target)
     except ImproperlyConfigured:
-        logger.exception("Broadcast to %s failed", label)
+        logger.exception("Broadcast to %s failed", target)
         return None
-    if isinstance(layer, InMemoryChannelLayer) and not layer.groups.get(group):
+    if isinstance(layer, InMemoryChannelLayer) and not layer.groups.get(target.group):
         return None
     return layer
 

@@ -19,7 +19,8 @@ DEFAULTS: dict[str, Any] = {
     "TURBO_MAX_SUBSCRIPTIONS": 100,
     "TURBO_FRAME_RATE": 20.0,
     "TURBO_FRAME_BURST": 200,
-    "TURBO_MAX_UNACKED_BYTES": 1024 * 1024,
+    "TURBO_MAX_UNACKED_BYTES": 4 * 1024 * 1024,
+    "TURBO_ACK_TIMEOUT": 10.0,
 }
 
 #: Clients acknowledge at least every this many bytes of messages (docs/protocol.rst).
@@ -94,11 +95,11 @@ def frame_rate() -> tuple[float, int]:
 def max_unacked_bytes() -> int:
     """``TURBO_MAX_UNACKED_BYTES``: how far a client may fall behind, in bytes.
 
-    Default 1 MiB: the messages sent to a socket and not yet acknowledged by
-    its client. Beyond that the client is taken to have stopped reading, and
-    the socket is closed with code 4408, which bounds the memory a stalled
-    client holds. Clients acknowledge every 64 KiB, so the setting must be at
-    least twice that.
+    Default 4 MiB of messages sent to a socket and not yet acknowledged by its
+    client: beyond that the socket is closed with code 4408, however recently
+    the client acknowledged. This bounds the memory a stalled client holds,
+    and must exceed the largest burst of broadcasts a page should survive.
+    Clients acknowledge every 64 KiB, so it must be at least twice that.
     """
     value = int(_positive("TURBO_MAX_UNACKED_BYTES", int))
     if value < 2 * ACK_INTERVAL_BYTES:
@@ -107,3 +108,14 @@ def max_unacked_bytes() -> int:
             f"{ACK_INTERVAL_BYTES} bytes after which clients acknowledge), not {value!r}."
         )
     return value
+
+
+def ack_timeout() -> float:
+    """``TURBO_ACK_TIMEOUT``: seconds a client may owe an acknowledgement.
+
+    Default 10. A client owes one once more than 64 KiB of messages sent to
+    it are unacknowledged; a client that owes one for longer is taken to
+    have stopped reading, and its socket is closed with code 4408 at the
+    next message for it.
+    """
+    return float(_positive("TURBO_ACK_TIMEOUT", float))

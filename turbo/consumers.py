@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections import deque
+from time import monotonic
 from typing import TYPE_CHECKING, Any, Final
 
 from channels.consumer import get_handler_name
@@ -23,6 +23,7 @@ from django.core.exceptions import ObjectDoesNotExist
 
 from turbo import conf, hub, signing
 from turbo.broadcast import note_consumer
+from turbo.conf import ACK_INTERVAL_BYTES
 
 if TYPE_CHECKING:
     from turbo.streams import Stream
@@ -35,7 +36,7 @@ CLOSE_FRAME_TOO_BIG: Final = 1009
 CLOSE_RATE_LIMITED: Final = 4429
 #: Close code when the server has no channel layer to subscribe with.
 CLOSE_NO_CHANNEL_LAYER: Final = 1011
-#: Close code for a client that left more than ``TURBO_MAX_UNACKED_BYTES`` unacknowledged.
+#: Close code for a client that stopped acknowledging messages (``TURBO_ACK_TIMEOUT``).
 CLOSE_TOO_SLOW: Final = 4408
 
 
@@ -45,11 +46,11 @@ class RateLimit:
     def __init__(self, rate: float, burst: int) -> None:
         self.rate, self.burst = rate, burst
         self.tokens = float(burst)
-        self.updated = time.monotonic()
+        self.updated = monotonic()
 
     def allow(self) -> bool:
         """Take one frame's token; false when the bucket is empty."""
-        now = time.monotonic()
+        now = monotonic()
         self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
         if self.tokens < 1:
@@ -72,8 +73,7 @@ class TurboStreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     not through a channel of the socket's own. Frames wait in an outbox
     written by a task of the socket's own, so a socket whose server blocks on
     a full buffer holds up no other; and a client that stops reading is closed
-    with :data:`CLOSE_TOO_SLOW` once it leaves more than
-    :setting:`TURBO_MAX_UNACKED_BYTES` of messages unacknowledged.
+    with :data:`CLOSE_TOO_SLOW` (see :meth:`deliver`).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -87,6 +87,9 @@ class TurboStreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         self.writer: asyncio.Task[None] | None = None
         self.closer: asyncio.Task[None] | None = None
         self.max_unacked_bytes = conf.max_unacked_bytes()
+        self.ack_timeout = conf.ack_timeout()
+        #: Since when the client has owed an ack (``monotonic()``), if it does.
+        self.owing_since: float | None = None
         #: Sizes of the messages sent and not yet acknowledged, oldest first.
         self.unacked: deque[int] = deque()
         self.unacked_bytes = 0
@@ -247,17 +250,32 @@ class TurboStreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         for _ in range(messages - self.acknowledged):
             self.unacked_bytes -= self.unacked.popleft()
         self.acknowledged = messages
+        # Progress: the client owes the next ack from now, if it owes one.
+        self.owing_since = monotonic() if self.unacked_bytes > ACK_INTERVAL_BYTES else None
 
     def deliver(self, frame: str, size: int) -> None:
-        """Queue a ``message`` frame from the hub; close the socket if it fell too far behind."""
+        """Queue a ``message`` frame from the hub; close the socket if its client stalled.
+
+        A client owes an ack once more than 64 KiB of messages are
+        unacknowledged. It has stalled when it has owed one for
+        :setting:`TURBO_ACK_TIMEOUT` seconds, or when more than
+        :setting:`TURBO_MAX_UNACKED_BYTES` are unacknowledged.
+        """
         if self.closing:
             return
         self.unacked.append(size)
         self.unacked_bytes += size
-        if self.unacked_bytes > self.max_unacked_bytes:
-            self.close_too_slow()
-        else:
-            self.post(frame)
+        if self.unacked_bytes > ACK_INTERVAL_BYTES:
+            now = monotonic()
+            if self.owing_since is None:
+                self.owing_since = now
+            elif now - self.owing_since > self.ack_timeout:
+                self.close_too_slow(f"has owed an ack for over {self.ack_timeout:g} s")
+                return
+            if self.unacked_bytes > self.max_unacked_bytes:
+                self.close_too_slow(f"is over {self.max_unacked_bytes} bytes behind")
+                return
+        self.post(frame)
 
     def post(self, text: str) -> None:
         """Queue ``text`` for the socket, behind the frames already queued."""
@@ -276,13 +294,13 @@ class TurboStreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         finally:
             self.writer = None
 
-    def close_too_slow(self) -> None:
+    def close_too_slow(self, why: str) -> None:
         logger.warning(
-            "Closing a turbo websocket (%d): the client left %d bytes of messages "
-            "unacknowledged (TURBO_MAX_UNACKED_BYTES is %d).",
+            "Closing a turbo websocket (%d): the client %s, with %d bytes of messages "
+            "unacknowledged.",
             CLOSE_TOO_SLOW,
+            why,
             self.unacked_bytes,
-            self.max_unacked_bytes,
         )
         self.closing = True
         self.outbox.clear()

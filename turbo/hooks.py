@@ -113,7 +113,7 @@ def schedule(hook: PendingHook) -> None:
 
     else:
         run = hook.run
-    on_commit(run, using=hook.using, description=str(hook))
+    on_commit(run, using=hook.using, description=hook)
 
 
 def _hooked_stream(sender: type[Model], raw: bool) -> type[ModelStream] | None:

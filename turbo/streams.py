@@ -65,9 +65,13 @@ class StreamOptions:
         return f"{self.app_label}:{self.stream_class.__name__}"
 
 
-def _json_normalised(value: Any, stream_class: type[Stream]) -> Any:
+def _json_normalised(value: list[Any] | dict[str, Any], stream_class: type[Stream]) -> Any:
     # A token carries the identity as JSON: normalising to what JSON gives back
     # (UUID -> str, tuple -> list) makes the group of a rebuilt stream equal.
+    # Strings and ints (most primary keys) come back as they went in.
+    items = value.values() if isinstance(value, dict) else value
+    if all(type(item) in (str, int) for item in items):
+        return value
     try:
         return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
     except TypeError as error:
@@ -82,7 +86,7 @@ def _broadcasts(
 ) -> Callable[Concatenate[Stream, P], None]:
     @wraps(build)
     def method(self: Stream, *args: P.args, **kwargs: P.kwargs) -> None:
-        _broadcast.broadcast(self.group, str(self), [build(*args, **kwargs)], name=build.__name__)
+        _broadcast.broadcast(self, [build(*args, **kwargs)], name=build.__name__)
 
     method.__doc__ = (
         f"Broadcast a ``{build.__name__}`` fragment to this stream's subscribers.\n\n"
@@ -100,7 +104,7 @@ def _abroadcasts(
 ) -> Callable[Concatenate[Stream, P], Coroutine[Any, Any, None]]:
     @wraps(build)
     async def method(self: Stream, *args: P.args, **kwargs: P.kwargs) -> None:
-        await _broadcast.abroadcast(self.group, str(self), [build(*args, **kwargs)])
+        await _broadcast.abroadcast(self, [build(*args, **kwargs)])
 
     method.__name__ = method.__qualname__ = f"a{build.__name__}"
     method.__doc__ = (
@@ -202,11 +206,11 @@ class Stream:
         ``room.stream.broadcast(fragments.append(...), fragments.update(...))``
         applies both on every subscribed page at once.
         """
-        _broadcast.broadcast(self.group, str(self), fragments, name="broadcast")
+        _broadcast.broadcast(self, fragments, name="broadcast")
 
     async def abroadcast(self, *fragments: Fragment) -> None:
         """Async twin of :meth:`broadcast`: ``await stream.abroadcast(...)``."""
-        await _broadcast.abroadcast(self.group, str(self), fragments)
+        await _broadcast.abroadcast(self, fragments)
 
     append = _broadcasts(
         fragments.append,
