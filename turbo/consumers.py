@@ -26,6 +26,8 @@ from turbo.broadcast import note_consumer
 from turbo.conf import ACK_INTERVAL_BYTES
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Coroutine
+
     from turbo.streams import Stream
 
 logger = logging.getLogger("turbo")
@@ -38,6 +40,19 @@ CLOSE_RATE_LIMITED: Final = 4429
 CLOSE_NO_CHANNEL_LAYER: Final = 1011
 #: Close code for a client that stopped acknowledging messages (``TURBO_ACK_TIMEOUT``).
 CLOSE_TOO_SLOW: Final = 4408
+
+
+# A writer started eagerly (Python 3.12+) runs until it would wait: a send
+# that completes at once, as daphne's always do and uvicorn's unless the
+# client is slow, then costs no trip through the event loop.
+def _start_lazily(
+    loop: asyncio.AbstractEventLoop, coroutine: Coroutine[Any, Any, None]
+) -> asyncio.Task[None]:
+    return loop.create_task(coroutine)
+
+
+_start_task: Callable[[asyncio.AbstractEventLoop, Coroutine[Any, Any, None]], asyncio.Task[None]]
+_start_task = getattr(asyncio, "eager_task_factory", _start_lazily)
 
 
 class RateLimit:
@@ -281,7 +296,11 @@ class TurboStreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         """Queue ``text`` for the socket, behind the frames already queued."""
         self.outbox.append(text)
         if self.writer is None:
-            self.writer = asyncio.create_task(self.write_outbox())
+            loop = asyncio.get_running_loop()
+            writer = _start_task(loop, self.write_outbox())
+            # An eager writer may be done already, its finally block run.
+            if not writer.done():
+                self.writer = writer
 
     async def write_outbox(self) -> None:
         try:

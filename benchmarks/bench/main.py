@@ -1,0 +1,219 @@
+"""The harness's command line: parse it, set every system up, measure, report.
+
+Runs inside the benchmark virtualenv (``run.py`` gets there first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import os
+import platform
+import signal
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import report, savecost
+from bench.runner import Context, Limits, measure, shout
+from bench.scenarios import FULL, QUICK
+from bench.systems import DEFAULT, load, versions
+
+BENCHMARKS = Path(__file__).resolve().parent.parent
+WORK = BENCHMARKS / ".work"
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python3 benchmarks/run.py",
+        description="Fan-out benchmarks of django-turbo-streams against its baselines and peers.",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="a smoke run: N=10, daphne, short scenarios"
+    )
+    parser.add_argument("--systems", default=",".join(DEFAULT), help="comma-separated systems")
+    parser.add_argument("--servers", help="daphne,uvicorn (default: both; --quick: daphne)")
+    parser.add_argument("--n", help="subscriber counts (default: 10,100,1000; --quick: 10)")
+    parser.add_argument("--scenarios", help="scenario names (default: all of the configuration)")
+    parser.add_argument("--out", default=str(BENCHMARKS / "results"), help="results directory")
+    parser.add_argument(
+        "--no-savecost", action="store_true", help="skip the save-cost micro-benchmark"
+    )
+    args = parser.parse_args(argv)
+    args.systems = split(args.systems)
+    args.servers = split(args.servers or ("daphne" if args.quick else "daphne,uvicorn"))
+    unknown = set(args.servers) - {"daphne", "uvicorn"}
+    if unknown:
+        parser.error(f"unknown servers: {', '.join(sorted(unknown))}")
+    args.n = [int(n) for n in split(args.n or ("10" if args.quick else "10,100,1000"))]
+    preferred, other = (QUICK, FULL) if args.quick else (FULL, QUICK)
+    names = split(args.scenarios) if args.scenarios else list(preferred)
+    missing = [name for name in names if name not in preferred and name not in other]
+    if missing:
+        parser.error(f"unknown scenarios {missing}; known: {[*preferred, *other]}")
+    args.scenarios = [preferred.get(name) or other[name] for name in names]
+    return args
+
+
+def split(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = 0.0
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        meminfo = Path("/proc/meminfo").read_text().splitlines()
+        memory = int(meminfo[0].split()[1]) / 2**20
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": memory,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "harness": versions("websockets", "uvloop"),
+    }
+
+
+def describe(system: Any) -> dict[str, Any]:
+    """A system's description and, where it can tell, its package versions."""
+    found = getattr(system, "versions", None)
+    try:
+        listed = found() if callable(found) else found
+    except Exception as error:
+        listed = {"error": repr(error)}
+    return {"description": system.description, "versions": listed or {}}
+
+
+async def measure_all(
+    systems: list[Any], args: argparse.Namespace, context: Context, measurements: list[Any]
+) -> None:
+    """Every (server, N, system), systems innermost so that compared figures are close in time.
+
+    Appends to ``measurements`` as it goes, so that an interrupted run keeps what it measured.
+    """
+    for kind in args.servers:
+        for n in args.n:
+            for system in systems:
+                print(f"\n== {system.name} on {kind}, N={n} ==", flush=True)
+                measurements.append(await measure(system, kind, n, context))
+
+
+async def run_measurements(
+    systems: list[Any], args: argparse.Namespace, context: Context, measurements: list[Any]
+) -> None:
+    # SIGTERM cancels the run like Ctrl-C does, so every process it started is stopped.
+    task = asyncio.ensure_future(measure_all(systems, args, context, measurements))
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    await task
+
+
+def event_loop_runner() -> asyncio.Runner:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.Runner()
+    return asyncio.Runner(loop_factory=uvloop.new_event_loop)
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
+    run_id = time.strftime("%Y%m%d-%H%M%S")
+    logs = WORK / "logs" / run_id
+    logs.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    problems: list[str] = []
+    systems, errors = load(args.systems)
+    for error in errors:
+        shout(error)
+        problems.append(error)
+    ready = []
+    for system in systems:
+        print(f"setting up {system.name}...", flush=True)
+        try:
+            system.setup(WORK / "systems" / system.name)
+        except Exception as error:
+            shout(f"setting up {system.name} failed: {error}")
+            problems.append(f"setting up {system.name} failed: {str(error)[:500]}")
+        else:
+            ready.append(system)
+    context = Context(run_id, logs, args.scenarios, Limits())
+    measurements: list[dict[str, Any]] = []
+    interrupted = False
+    try:
+        with event_loop_runner() as runner:
+            runner.run(run_measurements(ready, args, context, measurements))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        interrupted = True
+        shout("interrupted: reporting what was measured")
+        problems.append("the run was interrupted: figures are missing")
+    results: dict[str, Any] = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "run_id": run_id,
+        "command": " ".join(["python3 benchmarks/run.py", *argv]),
+        "machine": machine(),
+        "config": {
+            "quick": args.quick,
+            "systems": args.systems,
+            "servers": args.servers,
+            "n": args.n,
+            "scenarios": [dataclasses.asdict(s) for s in args.scenarios],
+            "limits": dataclasses.asdict(context.limits),
+        },
+        "systems": {s.name: describe(s) for s in ready},
+        "measurements": measurements,
+        "savecost": [],
+        "problems": problems,
+    }
+    if "turbo" in args.systems and not args.no_savecost and not interrupted:
+        results["savecost"] = savecost.run(args.quick, logs, f"bench.{run_id}")
+    problems.extend(findings(results))
+    report.print_report(results)
+    report.write_json(results, out / "latest.json")
+    (out / "table.md").write_text(report.markdown(results))
+    plotted = report.plot(results, out / "fanout.png")
+    print(f"\nwrote {out / 'latest.json'}, {out / 'table.md'}", end="")
+    print(f", {out / 'fanout.png'}" if plotted else " (nothing to plot)")
+    print(f"logs in {logs}")
+    failed = any(m["error"] for m in measurements) or any("error" in s for s in results["savecost"])
+    if interrupted:
+        return 130
+    return 1 if failed or errors or len(ready) < len(systems) else 0
+
+
+def findings(results: dict[str, Any]) -> list[str]:
+    """The run's losses, failures and protocol errors, one line each."""
+    found = []
+    for record in results["measurements"]:
+        label = f"{record['system']} on {record['server']}, N={record['n']}"
+        if record["error"]:
+            found.append(f"{label} FAILED: {record['error'].splitlines()[0]}")
+        for result in record["scenarios"]:
+            if result["lost"]:
+                found.append(
+                    f"{label}, {result['scenario']}: LOST {result['lost']} of "
+                    f"{result['expected']} ({result['outcome']})"
+                )
+            if result["protocol_errors"]:
+                found.append(
+                    f"{label}, {result['scenario']}: {result['protocol_errors']} protocol errors"
+                )
+    for run in results["savecost"]:
+        if "error" in run:
+            found.append(f"save cost ({run['layer']}) FAILED")
+    return found
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,266 @@
+"""The report: tables on the console and in Markdown, the JSON, and the plot."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import TYPE_CHECKING, Any
+
+from bench.scenarios import PLOTTED
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+#: The baselines every figure is compared with: (column suffix, system name).
+BASELINES = (("limit", "limit"), ("channels", "channels"))
+COLUMNS = [
+    "system",
+    "server",
+    "N",
+    "p50 ms",
+    "p99 ms",
+    "max ms",
+    "CPU µs/dlv",
+    "RSS KiB/sub",
+    "delivered",
+    "CPU /limit",
+    "CPU /channels",
+    "p99 /limit",
+    "p99 /channels",
+]
+
+
+def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """One flat row per (system, server, N, scenario), with its ratios to the baselines."""
+    flat = []
+    for record in results["measurements"]:
+        base = {k: record.get(k) for k in ("system", "server", "n", "rss_per_subscriber", "error")}
+        if not record["scenarios"]:
+            flat.append({**base, "scenario": None})
+        for scenario in record["scenarios"]:
+            flat.append({**base, **scenario})
+    index = {(r["system"], r["server"], r["n"], r["scenario"]): r for r in flat}
+    for row in flat:
+        for suffix, name in BASELINES:
+            baseline = index.get((name, row["server"], row["n"], row["scenario"]), {})
+            for figure, key in (("cpu", "cpu_us_per_delivery"), ("p99", "p99_ms")):
+                row[f"{figure}_x_{suffix}"] = ratio(row.get(key), baseline.get(key))
+    return flat
+
+
+def ratio(value: float | None, baseline: float | None) -> float | None:
+    if value is None or not baseline:
+        return None
+    return value / baseline
+
+
+def number(value: float | None, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}f}"
+
+
+def times(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def cells(row: dict[str, Any]) -> list[str]:
+    """A table row's cells, in COLUMNS order."""
+    if row.get("scenario") is None:
+        return [row["system"], row["server"], str(row["n"]), f"FAILED: {row['error']}"[:60]]
+    rss = row.get("rss_per_subscriber")
+    delivered = f"{row['delivered']}/{row['expected']}"
+    if row["outcome"] == "skipped":
+        delivered = "skipped: server busy"
+    if row["lost"]:
+        delivered += f" LOST {row['lost']}"
+        if row["outcome"] != "complete":
+            delivered += f" ({row['outcome']})"
+    return [
+        row["system"],
+        row["server"],
+        str(row["n"]),
+        number(row["p50_ms"]),
+        number(row["p99_ms"]),
+        number(row["max_ms"]),
+        number(row["cpu_us_per_delivery"]),
+        number(None if rss is None else rss / 1024),
+        delivered,
+        times(row["cpu_x_limit"]),
+        times(row["cpu_x_channels"]),
+        times(row["p99_x_limit"]),
+        times(row["p99_x_channels"]),
+    ]
+
+
+def scenario_tables(results: dict[str, Any]) -> list[tuple[str, list[list[str]]]]:
+    """(title, rows of cells) per scenario, in the order the scenarios ran."""
+    flat = rows(results)
+    tables = []
+    for scenario in results["config"]["scenarios"]:
+        title = f"{scenario['name']}: {scenario['count']} broadcasts" + (
+            f" at {scenario['rate']:g}/s" if scenario["rate"] else " as fast as possible"
+        )
+        chosen = [r for r in flat if r["scenario"] in (scenario["name"], None)]
+        tables.append((title, [cells(r) for r in chosen]))
+    return tables
+
+
+def savecost_rows(results: dict[str, Any]) -> list[list[str]]:
+    """Rows of the save-cost table: layer, operation, µs plain, µs with a stream, ratio."""
+    table = []
+    names = {
+        "create_us": "create()",
+        "list_us": "list(all()) per row",
+        "iterate_us": "iterate + attr",
+    }
+    for run in results.get("savecost", []):
+        if "error" in run:
+            table.append([run.get("layer", "?"), f"FAILED: {run['error']}"[:60], "", "", ""])
+            continue
+        for key, name in names.items():
+            table.append(
+                [
+                    run["layer"],
+                    name,
+                    f"{run['plain'][key]:.2f}",
+                    f"{run['stream'][key]:.2f}",
+                    f"{run['ratio'][key]:.2f}x",
+                ]
+            )
+    return table
+
+
+SAVECOST_COLUMNS = ["channel layer", "operation", "µs plain", "µs with stream", "ratio"]
+
+
+def text_table(columns: list[str], body: list[list[str]]) -> str:
+    """A fixed-width table for the console."""
+    widths = [len(c) for c in columns]
+    for line in body:
+        for i, cell in enumerate(line[: len(columns)]):
+            widths[i] = max(widths[i], len(cell))
+    lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    for line in body:
+        if len(line) < len(columns):  # a failure: its message spans the rest
+            lines.append("  ".join(c.rjust(w) for c, w in zip(line[:-1], widths, strict=False)))
+            lines[-1] += "  " + line[-1]
+        else:
+            lines.append("  ".join(c.rjust(w) for c, w in zip(line, widths, strict=True)))
+    return "\n".join(lines)
+
+
+def markdown_table(columns: list[str], body: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    for line in body:
+        padded = line + [""] * (len(columns) - len(line))
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in padded) + " |")
+    return "\n".join(lines)
+
+
+def header_lines(results: dict[str, Any]) -> list[str]:
+    machine = results["machine"]
+    lines = [
+        f"Run of {results['date']} on {machine['cpu']} ({machine['cores']} cores, "
+        f"{machine['memory_gib']:.0f} GiB), Linux {machine['kernel']}, "
+        f"Python {machine['python']}; command: `{results['command']}`.",
+        "",
+    ]
+    for name, system in results["systems"].items():
+        versions = ", ".join(f"{k} {v}" for k, v in (system.get("versions") or {}).items())
+        lines.append(
+            f"- **{name}**: {system['description']}" + (f" ({versions})" if versions else "")
+        )
+    return lines
+
+
+def print_report(results: dict[str, Any]) -> None:
+    print()
+    print("\n".join(header_lines(results)))
+    for title, body in scenario_tables(results):
+        print(f"\n{title}\n")
+        print(text_table(COLUMNS, body))
+    saves = savecost_rows(results)
+    if saves:
+        print("\nThe cost of a ModelStream without subscribers (best of repeats)\n")
+        print(text_table(SAVECOST_COLUMNS, saves))
+    for problem in results["problems"]:
+        print(f"\n!!! {problem}")
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The whole report in Markdown, for the README."""
+    parts = ["\n".join(header_lines(results))]
+    for title, body in scenario_tables(results):
+        parts.append(f"**{title}**\n\n{markdown_table(COLUMNS, body)}")
+    saves = savecost_rows(results)
+    if saves:
+        savecost = results["savecost"][0]
+        parts.append(
+            f"**The cost of a ModelStream without subscribers** ({savecost.get('creates')} "
+            f"creates, {savecost.get('rows')} rows, best of {savecost.get('repeats')})\n\n"
+            + markdown_table(SAVECOST_COLUMNS, saves)
+        )
+    if results["problems"]:
+        parts.append("\n".join(f"- **{p}**" for p in results["problems"]))
+    return "\n\n".join(parts) + "\n"
+
+
+def write_json(results: dict[str, Any], path: Path) -> None:
+    path.write_text(json.dumps(results, indent=1, sort_keys=False) + "\n")
+
+
+def plot(results: dict[str, Any], path: Path) -> bool:
+    """CPU per delivery and p99 latency against N, log-log, for the plotted scenario."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    names = [s["name"] for s in results["config"]["scenarios"]]
+    scenario = PLOTTED if PLOTTED in names else (names[0] if names else None)
+    lines: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows(results):
+        if row.get("scenario") == scenario and row.get("cpu_us_per_delivery"):
+            lines.setdefault((row["system"], row["server"]), []).append(row)
+    if not lines:
+        return False
+    figure, (cpu_axes, p99_axes) = plt.subplots(1, 2, figsize=(12, 5))
+    systems = list(results["systems"])
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for (system, server), points in sorted(lines.items(), key=lambda i: systems.index(i[0][0])):
+        points.sort(key=lambda r: r["n"])
+        style = {
+            "color": colours[systems.index(system) % len(colours)],
+            "linestyle": "-" if server == "daphne" else "--",
+            "marker": "o" if server == "daphne" else "s",
+            "label": f"{system} ({server})",
+        }
+        ns = [r["n"] for r in points]
+        cpu_axes.plot(ns, [r["cpu_us_per_delivery"] for r in points], **style)
+        p99_axes.plot(ns, [r["p99_ms"] for r in points], **style)
+    every_n = sorted({r["n"] for points in lines.values() for r in points})
+    plain = FuncFormatter(lambda value, _: f"{value:g}")
+    for axes, label in ((cpu_axes, "server CPU µs per delivery"), (p99_axes, "p99 latency, ms")):
+        axes.set_xscale("log")
+        axes.set_yscale("log")
+        # Plain numbers: 10, 100, 1000 read better than 10^1, 10^2, 10^3.
+        axes.set_xticks(every_n)
+        axes.xaxis.set_major_formatter(plain)
+        axes.xaxis.set_minor_formatter(NullFormatter())
+        axes.yaxis.set_major_formatter(plain)
+        axes.yaxis.set_minor_formatter(plain)
+        axes.tick_params(axis="y", which="minor", labelsize="x-small")
+        axes.set_xlabel("subscribers on the stream (N)")
+        axes.set_ylabel(label)
+        axes.grid(True, which="both", alpha=0.3)
+    p99_axes.legend(fontsize="small")
+    figure.suptitle(f"Fan-out, {scenario} ({results['date'][:10]}, {results['machine']['cpu']})")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return True

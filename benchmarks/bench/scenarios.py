@@ -1,0 +1,46 @@
+"""The broadcast patterns measured, in the full and the --quick configuration."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """``count`` broadcasts at ``rate`` per second (0: as fast as the driver can save)."""
+
+    name: str
+    count: int
+    rate: float
+
+    def command(self, first: int) -> str:
+        """The driver command that runs this scenario from sequence number ``first``."""
+        return f"send {self.count} {self.rate:g} {first}"
+
+
+FULL: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario("paced-2", 10, 2),
+        Scenario("paced-20", 100, 20),
+        Scenario("burst-1000", 1000, 0),
+    )
+}
+
+#: --quick: a smoke test of every moving part, in seconds rather than minutes.
+QUICK: dict[str, Scenario] = {
+    s.name: s for s in (Scenario("paced-20", 20, 20), Scenario("burst-50", 50, 0))
+}
+
+#: The scenario the plot shows.
+PLOTTED = "paced-20"
+
+
+def percentile(ordered: list[float], fraction: float) -> float:
+    """The nearest-rank percentile of an ascending list (``fraction`` in 0..1)."""
+    if not ordered:
+        return float("nan")
+    # ceil(fraction * n), minus a hair: 0.29 * 100 is 29.000000000000004.
+    rank = math.ceil(fraction * len(ordered) - 1e-9)
+    return ordered[min(max(rank, 1), len(ordered)) - 1]
