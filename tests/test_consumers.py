@@ -13,7 +13,7 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.test import override_settings
 
 import turbo.broadcast
-from tests.conftest import Socket, layer_config
+from tests.conftest import Socket
 from tests.testapp.models import Tag
 from tests.testapp.streams import (
     FaultyStream,
@@ -338,24 +338,6 @@ def test_the_rate_limit_refills_over_time():
         assert [limit.allow() for _ in range(2)] == [True, False]
     with mock.patch("turbo.consumers.monotonic", return_value=1000.0):
         assert [limit.allow() for _ in range(3)] == [True, True, False]
-
-
-@pytest.mark.parametrize("layer", ["memory", "redis-core"])
-async def test_a_subscriber_outlives_the_layers_group_expiry(layer):
-    # The layers forget a group membership after group_expiry seconds; the
-    # consumer renews its memberships before that.
-    config = layer_config(layer, group_expiry=2)
-    stream = RoomStream.for_pk(1)
-    with override_settings(CHANNEL_LAYERS={"default": config}):
-        socket = Socket()
-        await socket.communicator.connect()
-        await socket.subscribe(stream)
-
-        await asyncio.sleep(5)  # the condition under test: time passing, not a sync
-        await stream.aupdate(text="a day later", id="x")
-
-        assert "a day later" in await socket.receive_html(stream)
-        await socket.communicator.disconnect()
 
 
 async def test_without_a_channel_layer_the_socket_is_closed(caplog):

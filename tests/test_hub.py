@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 from unittest import mock
 
@@ -108,6 +109,24 @@ async def test_messages_of_a_transaction_are_all_delivered_in_order(connect):
         assert f"<p>{n}</p>" in await socket.receive_html(stream, timeout=10)
 
 
+@pytest.mark.parametrize("layer", ["memory", "redis-core"])
+async def test_a_subscriber_outlives_the_layers_group_expiry(layer):
+    # The layers forget a group membership after group_expiry seconds; the
+    # hub renews its memberships before that.
+    config = layer_config(layer, group_expiry=2)
+    stream = RoomStream.for_pk(1)
+    with override_settings(CHANNEL_LAYERS={"default": config}):
+        socket = Socket()
+        await socket.communicator.connect()
+        await socket.subscribe(stream)
+
+        await asyncio.sleep(5)  # the condition under test: time passing, not a sync
+        await stream.aupdate(text="a day later", id="x")
+
+        assert "a day later" in await socket.receive_html(stream)
+        await socket.communicator.disconnect()
+
+
 @pytest.mark.parametrize(
     ("layer", "config", "capacity"),
     [
@@ -209,3 +228,56 @@ async def test_an_impossible_ack_is_an_error(connect, messages):
     assert frame["type"] == "error"
     assert frame["reason"] == "malformed"
     assert "between 0 and 1" in frame["message"]
+
+
+class BurstLayer:
+    """A channel layer holding a burst for the hub: once released, no receive waits."""
+
+    def __init__(self, group: str, count: int) -> None:
+        self.released = asyncio.Event()
+        self.queued = [
+            {"type": hub.MESSAGE_TYPE, "group": group, "html": str(n)} for n in range(count)
+        ]
+
+    async def new_channel(self, prefix: str) -> str:
+        return f"{prefix}test"
+
+    async def group_add(self, group: str, channel: str) -> None:
+        pass
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        pass
+
+    async def receive(self, channel: str) -> dict[str, str]:
+        await self.released.wait()
+        if not self.queued:
+            await asyncio.Event().wait()  # the burst is over: wait for good
+        return self.queued.pop(0)
+
+
+async def test_a_burst_on_the_layer_lets_other_tasks_run_between_its_messages():
+    # Without a pause between messages, a socket's acks (or a new connection)
+    # would wait until the whole burst is written.
+    layer, events = BurstLayer("g", 3), []
+    all_delivered = asyncio.Event()
+
+    class Recorder:
+        def deliver(self, frame: str, size: int) -> None:
+            events.append(json.loads(frame)["html"])
+            if len(events) - events.count("other") == 3:
+                all_delivered.set()
+
+    async def other() -> None:
+        events.append("other")
+
+    recorder = Recorder()
+    burst_hub = hub.attach(layer)
+    await burst_hub.join("g", recorder)
+    layer.released.set()
+    task = asyncio.create_task(other())
+    await all_delivered.wait()
+    await task
+    await burst_hub.detach(["g"], recorder)
+
+    assert events.index("other") < 3
+    assert [event for event in events if event != "other"] == ["0", "1", "2"]

@@ -177,6 +177,11 @@ class Hub:
                 await asyncio.sleep(RECEIVE_RETRY_DELAY)
                 continue
             self.dispatch(message)
+            # A layer with messages queued hands the next over without
+            # waiting: without a pause here, a burst would hold the loop until
+            # it is all written, and no socket's frames (its acks, say) nor any
+            # new connection would be served meanwhile.
+            await asyncio.sleep(0)
 
     async def _renew_forever(self, interval: float) -> None:
         while True:
