@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections import deque
 from time import monotonic
 from typing import TYPE_CHECKING, Any, Final
 
@@ -58,6 +57,8 @@ _start_task = getattr(asyncio, "eager_task_factory", _start_lazily)
 class RateLimit:
     """A token bucket: ``burst`` frames at once, then ``rate`` frames per second."""
 
+    __slots__ = ("burst", "rate", "tokens", "updated")
+
     def __init__(self, rate: float, burst: int) -> None:
         self.rate, self.burst = rate, burst
         self.tokens = float(burst)
@@ -98,7 +99,8 @@ class TurboStreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         self.closing = False
         self.rate_limit = RateLimit(*conf.frame_rate())
         self.hub: hub.Hub | None = None
-        self.outbox: deque[str] = deque()
+        # Lists, not deques: an idle socket's empty list costs a tenth as much.
+        self.outbox: list[str] = []
         self.writer: asyncio.Task[None] | None = None
         self.closer: asyncio.Task[None] | None = None
         self.max_unacked_bytes = conf.max_unacked_bytes()
@@ -106,7 +108,7 @@ class TurboStreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         #: Since when the client has owed an ack (``monotonic()``), if it does.
         self.owing_since: float | None = None
         #: Sizes of the messages sent and not yet acknowledged, oldest first.
-        self.unacked: deque[int] = deque()
+        self.unacked: list[int] = []
         self.unacked_bytes = 0
         self.acknowledged = 0
 
@@ -262,8 +264,9 @@ class TurboStreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 f"between {self.acknowledged} and {self.acknowledged + len(self.unacked)}.",
             )
             return
-        for _ in range(messages - self.acknowledged):
-            self.unacked_bytes -= self.unacked.popleft()
+        newly = messages - self.acknowledged
+        self.unacked_bytes -= sum(self.unacked[:newly])
+        del self.unacked[:newly]
         self.acknowledged = messages
         # Progress: the client owes the next ack from now, if it owes one.
         self.owing_since = monotonic() if self.unacked_bytes > ACK_INTERVAL_BYTES else None
@@ -305,7 +308,9 @@ class TurboStreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def write_outbox(self) -> None:
         try:
             while self.outbox:
-                await self.base_send({"type": "websocket.send", "text": self.outbox.popleft()})
+                frames, self.outbox = self.outbox, []
+                for frame in frames:
+                    await self.base_send({"type": "websocket.send", "text": frame})
         except Exception:
             # The socket is gone; its disconnect event follows.
             logger.debug("Writing to a turbo websocket failed", exc_info=True)
