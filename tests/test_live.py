@@ -70,14 +70,15 @@ async def test_a_client_that_stops_reading_is_dropped_and_no_other(servers, kind
     server = await asyncio.to_thread(servers, config, kind, ACK_TIMEOUT="1")
     room = await Room.objects.acreate(name="slow")
     token = await asyncio.to_thread(server.token, f"/rooms/{room.pk}/")
-    texts = [f"{n:04d}" + "x" * 8000 for n in range(40)]  # 320 kB, 5 acks' worth
+    # Message.text holds 500 characters: 200 messages owe an ack (over 64 KiB).
+    texts = [f"{n:04d}" + "x" * 440 for n in range(220)]
 
     async with LiveSocket(server) as reading, LiveSocket(server, max_queue=1) as stalled:
         await reading.subscribe(token)
         await stalled.subscribe(token)
         # From here on the stalled client reads nothing: its library stops
         # reading the socket once a frame waits unread.
-        for batch in (texts[:20], texts[20:]):
+        for batch in (texts[:200], texts[200:]):
             await asyncio.to_thread(manage, config, "say", str(room.pk), *batch)
             for text in batch:
                 assert text in await reading.receive_html()
