@@ -6,7 +6,7 @@ The one command. It prepares what it needs, then measures and reports:
 - ``npm ci && npm run build`` if the vendored Turbo is missing (the package's build step);
 - a virtualenv at ``benchmarks/.work/venvs/bench``, made with the running python3,
   holding this repository (editable, with its ``redis`` extra) and
-  ``benchmarks/requirements.txt``; reinstalled when either changes;
+  ``benchmarks/requirements.txt``; made anew when either, or the Python, changes;
 - then it runs again inside that virtualenv: see ``bench/main.py`` (``--help``).
 
 Everything it generates lives under ``benchmarks/.work/``, except the results
@@ -52,9 +52,10 @@ def ensure_venv() -> Path:
     wanted = wanted_install()
     if python.exists() and stamp.exists() and stamp.read_text() == wanted:
         return python
-    if not python.exists():
+    if not python.exists() or stamp.exists():
+        # A stale virtualenv may be another Python's: make it anew with this one.
         print(f"creating {VENV}", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
     print("installing the benchmark's requirements (once)", flush=True)
     pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run([*pip, "-r", str(REQUIREMENTS), "-e", f"{ROOT}[redis]"], check=True)

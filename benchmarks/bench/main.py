@@ -148,6 +148,9 @@ def main(argv: list[str]) -> int:
             problems.append(f"setting up {system.name} failed: {str(error)[:500]}")
         else:
             ready.append(system)
+    # Described before measuring: the git revision reported is the one measured,
+    # even if the repository moves on during a long run.
+    described = {s.name: describe(s) for s in ready}
     context = Context(run_id, logs, args.scenarios, Limits())
     measurements: list[dict[str, Any]] = []
     interrupted = False
@@ -171,7 +174,7 @@ def main(argv: list[str]) -> int:
             "scenarios": [dataclasses.asdict(s) for s in args.scenarios],
             "limits": dataclasses.asdict(context.limits),
         },
-        "systems": {s.name: describe(s) for s in ready},
+        "systems": described,
         "measurements": measurements,
         "savecost": [],
         "problems": problems,
