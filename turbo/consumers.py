@@ -148,10 +148,7 @@ class TurboStreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
     async def release(self) -> None:
         """Leave every stream and drop what is still queued for the socket."""
-        self.closing = True
-        self.outbox.clear()
-        if self.writer is not None:
-            self.writer.cancel()
+        self.stop_writing()
         if self.hub is not None:
             attached, self.hub = self.hub, None
             subscriptions, self.subscriptions = self.subscriptions, {}
@@ -318,6 +315,13 @@ class TurboStreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         finally:
             self.writer = None
 
+    def stop_writing(self) -> None:
+        """Take no more frames, and drop the ones still queued."""
+        self.closing = True
+        self.outbox.clear()
+        if self.writer is not None:
+            self.writer.cancel()
+
     def close_too_slow(self, why: str) -> None:
         logger.warning(
             "Closing a turbo websocket (%d): the client %s, with %d bytes of messages "
@@ -326,10 +330,7 @@ class TurboStreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             why,
             self.unacked_bytes,
         )
-        self.closing = True
-        self.outbox.clear()
-        if self.writer is not None:
-            self.writer.cancel()
+        self.stop_writing()
         # The close itself may wait on the full buffer: never in the hub's time.
         self.closer = asyncio.create_task(self.close(CLOSE_TOO_SLOW, "too slow"))
 
