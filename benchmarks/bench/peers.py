@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from bench.system import Process, Server, System
-from bench.systems import run_checked, serve
+from bench.systems import DJANGO_DRIVER, run_checked, serve
 
 if TYPE_CHECKING:
     from websockets.asyncio.client import ClientConnection
@@ -174,7 +174,9 @@ class Peer(System):
 
     def driver(self) -> Process:
         return Process(
-            [self.bin("python"), "driver.py"], env=self.project_env(), cwd=self.directory
+            [self.bin("python"), str(DJANGO_DRIVER), "chat.Message"],
+            env=self.project_env(),
+            cwd=self.directory,
         )
 
     def url(self, port: int) -> str:

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 SYSTEMS_DIR = Path(__file__).resolve().parent.parent / "systems"
 BIN = Path(sys.executable).parent
+#: The driver of every Django system (ours and the peers'), given the model it saves.
+DJANGO_DRIVER = Path(__file__).resolve().parent / "django_driver.py"
 #: The systems of a full run, in table order.
 DEFAULT = ["limit", "channels", "turbo", "turbo-django", "turbo-helper"]
 
@@ -113,7 +115,9 @@ class DjangoSystem(System):
         return serve(kind, "project.asgi:application", port, self.directory, self.env)
 
     def driver(self) -> Process:
-        return Process([sys.executable, "driver.py"], self.env, self.directory)
+        return Process(
+            [sys.executable, str(DJANGO_DRIVER), "feed.Message"], self.env, self.directory
+        )
 
 
 class Channels(DjangoSystem):
