@@ -105,9 +105,10 @@ ORIGIN = (b"origin", b"http://testserver")
 class Socket:
     """A websocket to the consumer, speaking the protocol in dicts."""
 
-    def __init__(self, user: Any = None) -> None:
+    def __init__(self, user: Any = None, middleware: Callable[[Any], Any] | None = None) -> None:
+        application = URLRouter(routing.websocket_urlpatterns)
         self.communicator = WebsocketCommunicator(
-            URLRouter(routing.websocket_urlpatterns), "/ws/turbo/", headers=[ORIGIN]
+            middleware(application) if middleware else application, "/ws/turbo/", headers=[ORIGIN]
         )
         if user is not None:
             self.communicator.scope["user"] = user
@@ -139,17 +140,22 @@ class Socket:
 
     async def assert_closed(self, code: int) -> None:
         output = await self.communicator.receive_output(3)
-        assert output["type"] == "websocket.close"
+        assert output["type"] == "websocket.close", output
         assert output["code"] == code
 
 
 @pytest.fixture
 async def connect(channel_layer: Any) -> AsyncIterator[Callable[..., Any]]:
-    """``await connect(user=None)`` → an open :class:`Socket` on each layer in turn."""
+    """``await connect(user=None, middleware=None)`` → an open :class:`Socket`, on each layer.
+
+    ``middleware`` wraps the consumer's router, e.g. ``AuthMiddlewareStack``.
+    """
     sockets: list[Socket] = []
 
-    async def open_socket(user: Any = None) -> Socket:
-        socket = Socket(user)
+    async def open_socket(
+        user: Any = None, middleware: Callable[[Any], Any] | None = None
+    ) -> Socket:
+        socket = Socket(user, middleware)
         connected, _ = await socket.communicator.connect()
         assert connected
         sockets.append(socket)

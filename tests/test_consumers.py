@@ -8,6 +8,8 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from channels.auth import AuthMiddlewareStack
+from channels.sessions import InstanceSessionWrapper
 from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.contrib.auth.models import AnonymousUser, User
 from django.test import override_settings
@@ -388,3 +390,46 @@ def test_broadcasting_on_any_layer_without_consumers_warns_only_in_memory(channe
     RoomStream.for_pk(1).update(text="to other processes", id="x")
 
     assert (WARNING in caplog.text) == (channel_layer.__class__.__name__ == "InMemoryChannelLayer")
+
+
+async def inner_send(message: dict[str, Any]) -> None:
+    """The send a middleware wraps."""
+
+
+def session_send(wrapper_class: type[InstanceSessionWrapper] = InstanceSessionWrapper) -> Any:
+    return wrapper_class({"cookies": {}}, inner_send).send
+
+
+def test_message_frames_skip_the_session_middlewares_send_wrapper():
+    # Nested session middlewares wrap send once each.
+    outer = InstanceSessionWrapper({"cookies": {}}, session_send())
+
+    assert consumers.frame_sender(outer.send) is inner_send
+
+
+def test_message_frames_go_through_any_other_send_wrapper():
+    class SavesOnEveryFrame(InstanceSessionWrapper):
+        save_message_types = ["http.response.start", "websocket.send"]
+
+    async def counting_send(message: dict[str, Any]) -> None:
+        await session_send()(message)
+
+    assert consumers.frame_sender(counting_send) is counting_send
+    wrapped = session_send(SavesOnEveryFrame)
+    assert consumers.frame_sender(wrapped) == wrapped
+
+
+async def test_a_socket_behind_auth_middleware_sends_messages_past_the_session(connect):
+    stream = LobbyStream()
+    session_middleware = InstanceSessionWrapper.send
+
+    with mock.patch.object(InstanceSessionWrapper, "send", autospec=True) as wrapper:
+        wrapper.side_effect = session_middleware
+        socket = await connect(middleware=AuthMiddlewareStack)
+        await socket.subscribe(stream)
+        await stream.aupdate(text="hi", id="x")
+        assert "hi" in await socket.receive_html(stream)
+
+    sent = [call.args[1] for call in wrapper.call_args_list]
+    assert {"type": "websocket.accept", "subprotocol": None} in sent
+    assert not any('"message"' in message.get("text", "") for message in sent)

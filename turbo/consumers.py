@@ -17,6 +17,7 @@ from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
+from channels.sessions import InstanceSessionWrapper
 from channels.utils import await_many_dispatch
 from django.core.exceptions import ObjectDoesNotExist
 
@@ -52,6 +53,24 @@ def _start_lazily(
 
 _start_task: Callable[[asyncio.AbstractEventLoop, Coroutine[Any, Any, None]], asyncio.Task[None]]
 _start_task = getattr(asyncio, "eager_task_factory", _start_lazily)
+
+
+def frame_sender(send: Any) -> Any:
+    """The callable a ``websocket.send`` event can go to, past pass-through wrappers.
+
+    Channels' ``SessionMiddleware`` (in ``AuthMiddlewareStack``) wraps ``send``
+    to save the session on the event types it lists, ``http.response.start``
+    only; any other event it inspects (two lookups through the session's lazy
+    proxy, a tenth of a delivery's cost) and passes on untouched. Message
+    frames skip that wrapper, and only it: any other middleware's wrapper sees
+    every frame, as does a session wrapper that acts on ``websocket.send``.
+    """
+    while (
+        getattr(send, "__func__", None) is InstanceSessionWrapper.send
+        and "websocket.send" not in send.__self__.save_message_types
+    ):
+        send = send.__self__.real_send
+    return send
 
 
 class RateLimit:
@@ -118,6 +137,7 @@ class TurboStreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         self.scope = scope
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
         self.base_send = send
+        self.frame_send = frame_sender(send)
         try:
             await await_many_dispatch([receive], self.dispatch)
         except StopConsumer:
@@ -307,7 +327,7 @@ class TurboStreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             while self.outbox:
                 frames, self.outbox = self.outbox, []
                 for frame in frames:
-                    await self.base_send({"type": "websocket.send", "text": frame})
+                    await self.frame_send({"type": "websocket.send", "text": frame})
         except Exception:
             # The socket is gone; its disconnect event follows.
             logger.debug("Writing to a turbo websocket failed", exc_info=True)
