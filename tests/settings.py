@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
 import tempfile
 from typing import Any
+
+import django
 
 SECRET_KEY = "tests-only-not-secret"
 # runserver serves static files only with DEBUG, as in a developer's project.
@@ -30,7 +33,11 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "turbo.middleware.TurboMiddleware",
 ]
+# Refreshes go out as soon as their request or transaction ends; the tests of
+# the debounce set it themselves.
+TURBO_REFRESH_DEBOUNCE = 0
 STATIC_URL = "/static/"
 ASGI_APPLICATION = "tests.asgi.application"
 
@@ -85,3 +92,12 @@ if "TURBO_LIVE_ACK_TIMEOUT" in os.environ:
     TURBO_ACK_TIMEOUT = float(os.environ["TURBO_LIVE_ACK_TIMEOUT"])
 
 REDIS_URL = os.environ.get("TURBO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+# Background broadcasts (turbo.tasks) run at once, inside enqueue(), in the
+# test's thread. Django 6 has the Tasks framework; 5.2 needs the django-tasks
+# backport, whose app resets its backends when a test overrides TASKS.
+if django.VERSION >= (6, 0):
+    TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+elif importlib.util.find_spec("django_tasks"):
+    INSTALLED_APPS.append("django_tasks")
+    TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}

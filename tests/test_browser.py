@@ -16,7 +16,7 @@ from django.contrib.staticfiles import finders
 from django.test import override_settings
 
 from tests.conftest import layer_config, new_page
-from tests.testapp.models import Message, Room
+from tests.testapp.models import Board, Message, Room
 from tests.testapp.streams import UserStream
 from turbo import fragments, signing, suppress_broadcasts
 from turbo.templatetags.turbo_streams import CLIENT_SCRIPT, ELEMENT, TURBO_SCRIPT
@@ -255,3 +255,44 @@ async def test_an_element_in_a_turbo_preview_does_not_subscribe(page, start_serv
 
 def element_attributes(stream: Stream) -> dict[str, str]:
     return {"url": "/ws/turbo/", "stream": stream.group, "token": signing.dumps(stream)}
+
+
+# Counts the Turbo visits of a page (a refresh is one), across morphs.
+VISIT_COUNTER = """
+window.visits = 0;
+document.addEventListener("turbo:visit", () => { window.visits += 1 });
+"""
+
+
+async def test_a_refresh_morphs_other_tabs_keeping_typed_text_and_spares_the_tab_that_caused_it(
+    chromium, start_server
+):
+    server = await start_server()
+    with suppress_broadcasts():
+        board = await Board.objects.acreate(name="Before")
+    tabs = [await new_page(chromium) for _ in range(2)]
+    for tab in tabs:
+        await tab.add_init_script(VISIT_COUNTER)
+        await tab.goto(f"{server.origin}/boards/{board.pk}/")
+        await wait_for(tab, CONNECTED)
+        # Turbo waits 150 ms for more refreshes; the test needs each one seen.
+        await tab.evaluate("Turbo.session.pageRefreshDebouncePeriod = 0")
+    renaming, watching = tabs
+    await watching.focus("#draft")
+    await watching.keyboard.type("half-typed")
+
+    await renaming.fill("#draft", "After")
+    await renaming.press("#draft", "Enter")  # Turbo submits the form
+
+    await watching.wait_for_function("document.querySelector('#name').textContent === 'After'")
+    assert await watching.evaluate("window.visits") == 1
+    assert await watching.evaluate("document.activeElement.id") == "draft"
+    assert await watching.input_value("#draft") == "half-typed"
+    # The renaming tab applied its own response; a marker sent after the
+    # refresh shows it has handled the refresh, and did not visit for it.
+    await board.stream.abroadcast(fragments.append(html='<i id="marker"></i>', id="name"))
+    await wait_for(renaming, "#marker")
+    assert await renaming.text_content("#name") == "After"
+    assert await renaming.evaluate("window.visits") == 0
+    for tab in tabs:
+        await tab.context.close()

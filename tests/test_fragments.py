@@ -6,6 +6,7 @@ import django
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from tests.testapp.streams import UserStream
 from turbo import fragments
 from turbo.fragments import Fragment
 
@@ -123,7 +124,7 @@ def test_partials():
             "only replace and update",
         ),
         (lambda: fragments.replace(text="a", id="x", method="swap"), "method='swap'"),
-        (lambda: fragments.refresh(scroll="top"), "scroll='top'"),
+        (lambda: fragments.refresh(scroll="top"), "not 'top'"),
     ],
 )
 def test_bad_arguments_raise_clear_errors(call, message):
@@ -137,3 +138,89 @@ def test_join_and_repr():
     assert repr(parts[0]) == "<Fragment remove 'a'>"
     assert isinstance(parts[1], Fragment)
     assert parts[0].__html__() == str(parts[0])
+
+
+@pytest.fixture
+def custom_actions(monkeypatch):
+    """A registry of custom actions of the test's own."""
+    monkeypatch.setattr(fragments, "_custom_actions", set())
+
+
+def test_an_unregistered_action_says_how_to_register_it(custom_actions):
+    with pytest.raises(ValueError, match=re.escape("register_action('set_title')")):
+        fragments.fragment("set_title", text="x")
+
+
+def test_registered_custom_action_markup(custom_actions):
+    fragments.register_action("set_title")
+    fragments.register_action("set_title")
+    fragments.register_action("log-2")
+    assert str(fragments.fragment("set_title", text="3 <new>")) == (
+        '<turbo-stream action="set_title"><template>3 &lt;new&gt;</template></turbo-stream>'
+    )
+    assert str(fragments.fragment("log-2", attributes={"message": 'a"b', "data-x": "1"})) == (
+        '<turbo-stream action="log-2" message="a&quot;b" data-x="1"></turbo-stream>'
+    )
+    assert str(fragments.fragment("log-2", selector=".a", html="<b>")) == (
+        '<turbo-stream action="log-2" targets=".a"><template><b></template></turbo-stream>'
+    )
+    fragment = fragments.fragment(
+        "set_title", "chat/count.html", {"room": {"messages": {"count": 4}}}, id="t"
+    )
+    assert fragment.template == "chat/count.html"
+    assert fragment.target == "t"
+    assert fragment.content.strip() == "4 messages"
+
+
+def test_built_in_actions_take_attributes_too():
+    assert str(fragments.fragment("remove", id="a", attributes={"data-why": "gone"})) == (
+        '<turbo-stream action="remove" target="a" data-why="gone"></turbo-stream>'
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("append", "'append' is a built-in turbo-stream action"),
+        ("refresh", "'refresh' is a built-in turbo-stream action"),
+        ("Set_title", "Invalid turbo-stream action name 'Set_title'"),
+        ("1st", "Invalid turbo-stream action name '1st'"),
+        ("_x", "Invalid"),
+        ("set title", "Invalid"),
+        ('x"', "Invalid"),
+        ("", "Invalid"),
+    ],
+)
+def test_register_action_refuses_bad_names(custom_actions, name, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        fragments.register_action(name)
+    assert fragments._custom_actions == set()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"id": "a", "selector": ".a"}, "set_title() takes at most one of id= or selector="),
+        ({"text": "a", "html": "b"}, "exactly one of a template, text= or html="),
+        ({"context": {"a": 1}}, "context but no template"),
+        ({"text": "a", "method": "morph"}, "only replace and update"),
+        ({"attributes": {"action": "append"}}, "sets the 'action' attribute itself"),
+        ({"attributes": {"target": "x"}}, "sets the 'target' attribute itself"),
+        ({"attributes": {"a b": "x"}}, "'a b' is not a valid attribute name"),
+        ({"attributes": {'x"': "x"}}, "not a valid attribute name"),
+    ],
+)
+def test_custom_action_bad_arguments(custom_actions, kwargs, message):
+    fragments.register_action("set_title")
+    with pytest.raises((TypeError, ValueError), match=re.escape(message)):
+        fragments.fragment("set_title", **kwargs)
+
+
+def test_a_custom_action_is_broadcast(custom_actions, subscribe):
+    fragments.register_action("set_title")
+    stream = UserStream("custom-action")
+    page = subscribe(stream)
+    stream.broadcast(fragments.fragment("set_title", text="3 new"))
+    assert page.receive_html() == (
+        '<turbo-stream action="set_title"><template>3 new</template></turbo-stream>'
+    )

@@ -6,8 +6,8 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 import turbo
-from tests.testapp.models import Document, Plain, Room, Tag
-from tests.testapp.streams import MessageStream, RoomStream
+from tests.testapp.models import Card, Document, Plain, Room, Tag
+from tests.testapp.streams import CardOnBoardStream, CardStream, MessageStream, RoomStream
 from turbo.registry import StreamRegistry, registry
 
 
@@ -19,6 +19,9 @@ def make_module(name, source):
 
 def test_autodiscovery_found_the_test_apps_streams():
     assert registry.names() == [
+        "testapp:BoardStream",
+        "testapp:CardOnBoardStream",
+        "testapp:CardStream",
         "testapp:DocumentStream",
         "testapp:FaultyStream",
         "testapp:LobbyStream",
@@ -35,7 +38,7 @@ def test_autodiscovery_found_the_test_apps_streams():
 def test_unknown_name_lists_the_registered_ones():
     with pytest.raises(
         LookupError,
-        match=r"No stream named 'chat:Nope'; registered streams: testapp:Doc",
+        match=r"No stream named 'chat:Nope'; registered streams: testapp:BoardStream, testapp:Card",
     ):
         registry.get("chat:Nope")
 
@@ -79,9 +82,31 @@ def test_two_model_streams_cannot_claim_one_model():
 
     with pytest.raises(
         ImproperlyConfigured,
-        match=r"RoomStream and .*SecondRoomStream both claim testapp\.Room\.stream",
+        match=r"RoomStream and .*SecondRoomStream both claim testapp\.Room\.stream; give one",
     ):
         fresh.register(SecondRoomStream)
+
+
+def test_a_model_has_several_streams_under_their_own_attributes():
+    card = Card(pk=4, board_id=1, title="Docs")
+
+    assert registry.streams_for_model(Card) == [CardStream, CardOnBoardStream]
+    assert registry.for_model(Card, "board_updates") is CardOnBoardStream
+    assert card.stream == CardStream.for_pk(4)
+    assert card.board_updates == CardOnBoardStream.for_pk(4)
+    assert card.stream.group != card.board_updates.group
+    assert Card.board_updates is CardOnBoardStream
+
+
+def test_another_attribute_for_a_stream_must_not_be_taken_by_the_model():
+    class TitleStream(turbo.ModelStream):
+        class Meta:
+            model = Card
+            app_label = "testapp"
+            attribute = "title"
+
+    with pytest.raises(ImproperlyConfigured, match=r"cannot add '\.title' to testapp\.Card"):
+        StreamRegistry().register(TitleStream)
 
 
 def test_a_model_attribute_named_stream_is_not_overwritten(monkeypatch):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import inspect
 import json
 import subprocess
 import sys
@@ -8,10 +9,22 @@ import uuid
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
 
 import turbo
-from tests.testapp.models import Document, Message, Room, Tag
-from tests.testapp.streams import DocumentStream, MessageStream, RoomStream, UserStream
+from tests.testapp.models import Board, Card, Document, Message, Room, Tag
+from tests.testapp.streams import (
+    BoardStream,
+    CardOnBoardStream,
+    CardStream,
+    DocumentStream,
+    LobbyStream,
+    MessageStream,
+    RoomStream,
+    UserStream,
+)
+from turbo.streams import dom_id
+from turbo.testing import capture_broadcasts
 
 
 def test_name_is_app_label_and_class_name():
@@ -186,3 +199,222 @@ def test_user_passes_test_allows_by_default():
     from django.contrib.auth.models import AnonymousUser
 
     assert RoomStream.for_pk(1).user_passes_test(AnonymousUser()) is True
+
+
+# Declarative broadcasts (Meta.broadcasts, Meta.broadcasts_refreshes)
+
+
+@pytest.fixture
+def board():
+    with turbo.suppress_broadcasts():
+        return Board.objects.create(name="Sprint")
+
+
+def card_row(card: Card) -> str:
+    return f'<tr id="card_{card.pk}"><td>{card.title}</td></tr>\n'
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_created_instance_is_appended_to_its_collection_and_its_relation(board):
+    with capture_broadcasts() as broadcasts:
+        card = Card.objects.create(board=board, title="Write docs")
+
+    assert [(b.group, b.html) for b in broadcasts] == [
+        (
+            CardStream.collection().group,
+            '<turbo-stream action="append" target="card_list"><template>'
+            f'<li id="card_{card.pk}">Write docs</li>\n</template></turbo-stream>',
+        ),
+        (
+            board.stream.group,
+            '<turbo-stream action="prepend" target="cards"><template>'
+            f"{card_row(card)}</template></turbo-stream>",
+        ),
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_changed_instance_is_replaced_on_its_own_stream_and_its_relation(board):
+    card = Card.objects.create(board=board, title="Draft")
+    card.title = "Final"
+    with capture_broadcasts() as broadcasts:
+        card.save()
+
+    assert [(b.group, b.html) for b in broadcasts] == [
+        (
+            card.stream.group,
+            f'<turbo-stream action="replace" target="card_{card.pk}"><template>'
+            f'<li id="card_{card.pk}">Final</li>\n</template></turbo-stream>',
+        ),
+        (
+            board.stream.group,
+            f'<turbo-stream action="replace" target="card_{card.pk}"><template>'
+            f"{card_row(card)}</template></turbo-stream>",
+        ),
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_deleted_instance_is_removed_even_when_its_relation_went_with_it(board):
+    card = Card.objects.create(board=board, title="Draft")
+    card_stream, board_group = card.stream, board.stream.group
+    with capture_broadcasts() as broadcasts:
+        board.delete()  # cascades to the card
+
+    removal = f'<turbo-stream action="remove" target="card_{card.pk}"></turbo-stream>'
+    assert sorted((b.group, b.html) for b in broadcasts) == sorted(
+        [
+            (card_stream.group, removal),
+            (board_group, removal),
+            (board_group, '<turbo-stream action="refresh"></turbo-stream>'),
+        ]
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_declared_refreshes_go_to_the_collection_on_create_and_to_the_instance_after():
+    with capture_broadcasts() as broadcasts:
+        board = Board.objects.create(name="Sprint")
+        board.name = "Sprint 2"
+        board.save()
+
+    assert [b.group for b in broadcasts] == [BoardStream.collection().group, board.stream.group]
+    assert {b.html for b in broadcasts} == {'<turbo-stream action="refresh"></turbo-stream>'}
+
+
+class CardCommentsStream(turbo.ModelStream):
+    """Refreshes its cards and their boards, by relation name."""
+
+    class Meta:
+        app_label = "testapp"
+        model = Card
+        attribute = "comments"
+        broadcasts_refreshes = "board"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_refreshes_declared_by_relation_refresh_the_instance_and_the_related_stream(board):
+    with turbo.suppress_broadcasts():
+        card = Card.objects.create(board=board, title="Draft")
+
+    with capture_broadcasts() as broadcasts:
+        CardCommentsStream(card).broadcast_declared(card, "update")
+
+    assert [b.group for b in broadcasts] == [CardCommentsStream(card).group, board.stream.group]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_empty_relation_broadcasts_to_nobody(board):
+    class NullableRelationStream(turbo.ModelStream):
+        class Meta:
+            app_label = "testapp"
+            model = Card
+            attribute = "nowhere"
+            broadcasts = "board"
+
+    card = Card(pk=7, title="Orphan")  # board_id is None
+
+    with capture_broadcasts() as broadcasts:
+        NullableRelationStream(card).broadcast_declared(card, "update")
+
+    assert broadcasts == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_relation_without_a_stream_is_named():
+    class MessageByRoomStream(turbo.ModelStream):
+        class Meta:
+            app_label = "testapp"
+            model = Card
+            attribute = "elsewhere"
+            broadcasts = "title"
+
+    card = Card(pk=7, board_id=1, title="Not a relation")
+
+    with pytest.raises(ImproperlyConfigured, match=r"Card\.title must be a relation"):
+        MessageByRoomStream(card).broadcast_declared(card, "update")
+
+
+@pytest.mark.parametrize(
+    ("meta", "message"),
+    [
+        ({"broadcast": True}, "unknown option"),
+        ({"broadcasts": 1}, "broadcasts must be True, False or the name of a relation"),
+        ({"broadcasts_refreshes": ""}, "broadcasts_refreshes must be"),
+        ({"broadcasts_inserts_by": "replace"}, "broadcasts_inserts_by must be one of"),
+    ],
+)
+def test_bad_meta_options_are_named(meta, message):
+    with pytest.raises(TypeError, match=message):
+        type("BadStream", (turbo.ModelStream,), {"Meta": type("Meta", (), {"model": Card, **meta})})
+
+
+def test_streams_without_declared_broadcasts_have_no_hooks_of_their_own():
+    assert not RoomStream.has_hooks()
+    assert CardStream.has_hooks()
+    assert BoardStream.has_hooks()
+
+
+def test_meta_options_are_inherited_but_not_abstract_or_app_label():
+    class Base(turbo.ModelStream):
+        class Meta:
+            abstract = True
+            app_label = "elsewhere"
+            model = Card
+            broadcasts = "board"
+
+    class Concrete(Base):
+        pass
+
+    assert Concrete._meta.broadcasts == "board"
+    assert Concrete._meta.model is Card
+    assert not Concrete._meta.abstract
+    with pytest.raises(ImproperlyConfigured, match="set app_label in its class Meta"):
+        _ = Concrete._meta.app_label
+
+
+@pytest.mark.django_db
+def test_the_collection_stream_is_the_models_own():
+    collection = CardStream.collection()
+
+    assert collection.pk is None
+    assert collection.group not in {CardStream.for_pk(1).group, BoardStream.collection().group}
+    assert CardStream.from_identity(*collection.identity()) == collection
+
+
+def test_dom_id_names_instances_by_model_and_pk():
+    assert dom_id(Card(pk=3)) == "card_3"
+    assert dom_id(Card(pk=3), "edit") == "edit_card_3"
+    assert dom_id(Card()) == "new_card"
+    assert dom_id(Card) == "new_card"
+
+
+# Suppression per stream class
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stream_class_suppresses_its_own_broadcasts_and_hooks_only(board):
+    with capture_broadcasts() as broadcasts, CardStream.suppress_broadcasts():
+        card = Card.objects.create(board=board, title="Quiet")
+        CardStream(card).update(text="direct", id="x")
+
+    # CardOnBoardStream, another stream of the same model, still broadcasts.
+    assert [b.group for b in broadcasts] == [board.stream.group]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_suppressed_class_stays_silent_when_its_transaction_commits_later(board):
+    with capture_broadcasts() as broadcasts, transaction.atomic():  # noqa: SIM117
+        # The classes' blocks exit before the commit runs the hooks.
+        with CardStream.suppress_broadcasts(), CardOnBoardStream.suppress_broadcasts():
+            Card.objects.create(board=board, title="Quiet")
+
+    assert broadcasts == []
+
+
+@pytest.mark.parametrize("name", ["append", "aappend", "append_later"])
+def test_stream_methods_show_the_fragment_functions_parameters(name):
+    method = getattr(LobbyStream(), name)
+
+    assert list(inspect.signature(method).parameters) == ["template", "context", "options"]
+    assert method.__name__ == name

@@ -8,10 +8,16 @@ from django.template import Context, Template, TemplateSyntaxError
 from django.test import override_settings
 from django.urls import set_script_prefix
 
-from tests.testapp.models import Plain, Room
-from tests.testapp.streams import LobbyStream, RoomStream, UserStream
+from tests.testapp.models import Card, Plain, Room
+from tests.testapp.streams import (
+    CardOnBoardStream,
+    CardStream,
+    LobbyStream,
+    RoomStream,
+    UserStream,
+)
 from turbo import signing
-from turbo.templatetags.turbo_streams import CLIENT_SCRIPT, TURBO_SCRIPT
+from turbo.templatetags.turbo_streams import CLIENT_SCRIPT, TURBO_SCRIPT, resolve_stream
 
 ELEMENT = re.compile(
     r'<turbo-channels-stream-source url="(?P<url>[^"]*)" stream="(?P<stream>[^"]*)" '
@@ -37,8 +43,18 @@ def subscriptions(html: str) -> list[dict[str, str]]:
         ('"testapp:LobbyStream"', {}, LobbyStream()),
         ("name", {"name": "testapp:LobbyStream"}, LobbyStream()),
         ("cls", {"cls": LobbyStream}, LobbyStream()),
+        ("cards", {"cards": Card.objects.all()}, CardStream.collection()),
+        ("card.board_updates", {"card": Card(pk=2)}, CardOnBoardStream.for_pk(2)),
     ],
-    ids=["instance", "stream", "name", "name-variable", "stream-class"],
+    ids=[
+        "instance",
+        "stream",
+        "name",
+        "name-variable",
+        "stream-class",
+        "queryset",
+        "other-attribute",
+    ],
 )
 def test_turbo_subscribe_renders_a_signed_element(source, context, stream):
     [element] = subscriptions(render(f"{{% turbo_subscribe {source} %}}", **context))
@@ -111,3 +127,29 @@ def test_turbo_head_can_leave_turbo_to_the_pages_own_bundle():
 @pytest.mark.parametrize("path", [TURBO_SCRIPT, CLIENT_SCRIPT])
 def test_the_scripts_turbo_head_loads_are_static_files_of_the_package(path):
     assert finders.find(path), f"{path} is missing: run `npm ci && npm run build`"
+
+
+def test_turbo_refreshes_with_emits_turbos_meta_tags():
+    assert render('{% turbo_refreshes_with method="morph" scroll="preserve" %}') == (
+        '<meta name="turbo-refresh-method" content="morph">\n'
+        '<meta name="turbo-refresh-scroll" content="preserve">'
+    )
+    assert render("{% turbo_refreshes_with %}") == (
+        '<meta name="turbo-refresh-method" content="replace">\n'
+        '<meta name="turbo-refresh-scroll" content="reset">'
+    )
+
+
+def test_turbo_refreshes_with_refuses_what_turbo_would_ignore():
+    with pytest.raises(ValueError, match="refresh scroll must be one of"):
+        render('{% turbo_refreshes_with scroll="top" %}')
+
+
+def test_the_dom_id_filter_names_an_instances_element():
+    assert render('{{ card|dom_id }} {{ card|dom_id:"edit" }}', card=Card(pk=9)) == (
+        "card_9 edit_card_9"
+    )
+
+
+def test_a_model_class_means_its_collection_where_templates_do_not_call_it():
+    assert resolve_stream(Card) == CardStream.collection()

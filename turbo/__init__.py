@@ -5,18 +5,28 @@ from __future__ import annotations
 from turbo import fragments
 from turbo.broadcast import suppress_broadcasts
 from turbo.fragments import Fragment
-from turbo.http import TurboStreamResponse, accepts_turbo_stream
+from turbo.http import (
+    HttpResponseSeeOther,
+    TurboStreamResponse,
+    accepts_turbo_stream,
+    see_other,
+    turbo_stream,
+)
 from turbo.registry import register, registry
-from turbo.streams import ModelStream, Stream
+from turbo.streams import ModelStream, Stream, dom_id
 
 __all__ = [
     "Fragment",
+    "HttpResponseSeeOther",
     "ModelStream",
     "Stream",
     "TurboStreamResponse",
     "accepts_turbo_stream",
+    "dom_id",
     "fragments",
     "register",
     "registry",
+    "see_other",
     "suppress_broadcasts",
+    "turbo_stream",
 ]

@@ -13,8 +13,9 @@ import contextvars
 import logging
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol
+from weakref import WeakKeyDictionary
 
 from asgiref.sync import sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
@@ -25,7 +26,9 @@ from turbo.fragments import join
 from turbo.hub import MESSAGE_TYPE, allow_backlog
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine, Iterator, Sequence
+    from collections.abc import Callable, Coroutine, Hashable, Iterator, Sequence
+
+    from django.db.backends.base.base import BaseDatabaseWrapper
 
     from turbo.fragments import Fragment
 
@@ -34,8 +37,9 @@ logger = logging.getLogger("turbo")
 #: Seconds a sync broadcast waits for the channel layer before giving up.
 SEND_TIMEOUT: Final = 10.0
 
-_suppressed: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "turbo_suppressed", default=False
+# True: every broadcast is suppressed; a set: those of these stream classes.
+_suppressed: contextvars.ContextVar[bool | frozenset[type]] = contextvars.ContextVar(
+    "turbo_suppressed", default=frozenset()
 )
 
 
@@ -49,6 +53,9 @@ class CapturedBroadcast:
     group: str
     #: The ``<turbo-stream>`` markup, as subscribers would receive it.
     html: str
+    #: The fragments the markup was rendered from, already rendered: read
+    #: ``fragments[0].action``, ``.target``, ``.targets`` or ``.content``.
+    fragments: tuple[Fragment, ...] = field(default=(), compare=False)
 
 
 #: The list recording broadcasts instead of sending them, inside capture_broadcasts().
@@ -57,16 +64,18 @@ captured: contextvars.ContextVar[list[CapturedBroadcast] | None] = contextvars.C
 )
 
 
-def _capture(target: Target, payload: dict[str, str]) -> None:
+def _capture(target: Target, payload: dict[str, str], fragments: Sequence[Fragment]) -> None:
     """Record the broadcast in the active :func:`turbo.testing.capture_broadcasts` block."""
     recording = captured.get()
     if recording is not None:
-        recording.append(CapturedBroadcast(str(target), payload["group"], payload["html"]))
+        recording.append(
+            CapturedBroadcast(str(target), payload["group"], payload["html"], tuple(fragments))
+        )
 
 
 @contextmanager
-def suppress_broadcasts() -> Iterator[None]:
-    """Silence every broadcast made inside the block, hooks included.
+def suppress_broadcasts(*stream_classes: type) -> Iterator[None]:
+    """Silence the broadcasts made inside the block, hooks included.
 
     For bulk imports, fixtures and data migrations::
 
@@ -75,20 +84,34 @@ def suppress_broadcasts() -> Iterator[None]:
             for m in messages:
                 m.save()
 
-    The state lives in a context variable, so it covers this thread or task
-    only, and it is captured when a hook is scheduled: a save inside the block
-    stays silent even when its transaction commits after the block has exited.
+    Given stream classes, it silences only theirs: broadcasts to their streams
+    and the hooks they run (``MessageStream.suppress_broadcasts()`` says the
+    same). The state lives in a context variable, so it covers this thread or
+    task only, and it is captured when a hook is scheduled: a save inside the
+    block stays silent even when its transaction commits after the block has
+    exited.
     """
-    token = _suppressed.set(True)
+    current = _suppressed.get()
+    suppressed: bool | frozenset[type] = True
+    if stream_classes and not isinstance(current, bool):
+        suppressed = current | frozenset(stream_classes)
+    token = _suppressed.set(suppressed)
     try:
         yield
     finally:
         _suppressed.reset(token)
 
 
-def broadcasts_suppressed() -> bool:
-    """Whether the current thread or task is inside :func:`suppress_broadcasts`."""
-    return _suppressed.get()
+def broadcasts_suppressed(stream_class: type | None = None) -> bool:
+    """Whether broadcasts (of ``stream_class``, if given) are silenced in this thread or task.
+
+    See :func:`suppress_broadcasts`; a class is silenced when it or a base
+    class of it is.
+    """
+    suppressed = _suppressed.get()
+    if isinstance(suppressed, bool):
+        return suppressed
+    return stream_class is not None and any(issubclass(stream_class, c) for c in suppressed)
 
 
 class Target(Protocol):
@@ -138,6 +161,31 @@ def on_commit(function: Callable[[], object], *, using: str | None, description:
     transaction.on_commit(run_after_commit, using=using, robust=True)
 
 
+class Transaction:
+    """What one connection's current transaction will broadcast when it commits."""
+
+    def __init__(self, commit_hooks: list[Any]) -> None:
+        self.commit_hooks = commit_hooks
+        #: Hooks pending (:mod:`turbo.hooks`), by stream class and primary key.
+        self.pending: dict[tuple[type[Any], Any], Any] = {}
+        #: Refreshes pending (:mod:`turbo.refreshes`), by what tells them apart.
+        self.refreshes: set[Hashable] = set()
+
+
+_transactions: WeakKeyDictionary[BaseDatabaseWrapper, Transaction] = WeakKeyDictionary()
+
+
+def current_transaction(connection: BaseDatabaseWrapper) -> Transaction:
+    """The state of ``connection``'s current transaction (it must be in one)."""
+    # Django replaces ``run_on_commit`` with a new list when a transaction ends
+    # (commit or rollback) or a savepoint rolls back: a different list means the
+    # entries recorded so far belong to a finished or partly undone transaction.
+    state = _transactions.get(connection)
+    if state is None or state.commit_hooks is not connection.run_on_commit:
+        state = _transactions[connection] = Transaction(connection.run_on_commit)
+    return state
+
+
 def message(group: str, fragments: Sequence[Fragment]) -> dict[str, str]:
     """The channel-layer message carrying ``fragments`` (rendered here, once)."""
     return {"type": MESSAGE_TYPE, "group": group, "html": join(fragments)}
@@ -169,6 +217,22 @@ def _warn_in_memory_without_consumers(target: Target) -> None:
         )
 
 
+def check_sync(name: str, instead: str | None = None) -> None:
+    """Raise if the sync method ``name`` is called where an event loop runs.
+
+    The error says to call ``instead``, by default the async twin
+    (``await stream.a<name>(...)``).
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise RuntimeError(
+        f"{name}() was called from async code, where it would block the event "
+        f"loop. Use '{instead or f'await stream.a{name}(...)'}' instead."
+    )
+
+
 def broadcast(target: Target, fragments: Sequence[Fragment], *, name: str) -> None:
     """Send ``fragments`` to ``target``'s group from sync code; ``name`` is the caller's.
 
@@ -176,16 +240,8 @@ def broadcast(target: Target, fragments: Sequence[Fragment], *, name: str) -> No
     is dropped if it rolls back. Template errors raise when the send is
     immediate; channel-layer errors are always logged.
     """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        raise RuntimeError(
-            f"{name}() was called from async code, where it would block the event "
-            f"loop. Use 'await stream.a{name}(...)' instead."
-        )
-    if broadcasts_suppressed():
+    check_sync(name)
+    if broadcasts_suppressed(type(target)):
         return
     if transaction.get_connection().in_atomic_block:
         on_commit(lambda: _send(target, fragments), using=None, description=_BroadcastTo(target))
@@ -199,11 +255,11 @@ async def abroadcast(target: Target, fragments: Sequence[Fragment]) -> None:
     Templates render in Django's sync thread, since they may query the database.
     """
     note_running_loop()
-    if broadcasts_suppressed():
+    if broadcasts_suppressed(type(target)):
         return
     render = sync_to_async(message)
     if captured.get() is not None:
-        _capture(target, await render(target.group, fragments))
+        _capture(target, await render(target.group, fragments), fragments)
         return
     layer = _destination(target)
     if layer is None:
@@ -217,7 +273,7 @@ async def abroadcast(target: Target, fragments: Sequence[Fragment]) -> None:
 
 def _send(target: Target, fragments: Sequence[Fragment]) -> None:
     if captured.get() is not None:
-        _capture(target, message(target.group, fragments))
+        _capture(target, message(target.group, fragments), fragments)
         return
     layer = _destination(target)
     if layer is None:
@@ -282,7 +338,8 @@ def note_consumer() -> None:
     note_running_loop()
 
 
-def _loop_for_sync_send() -> asyncio.AbstractEventLoop:
+def loop_for_sync_send() -> asyncio.AbstractEventLoop:
+    """The loop sync code hands its sends to: the server's, else a background one."""
     global _background_loop
     if _server_loop is not None and _server_loop.is_running():
         return _server_loop
@@ -295,7 +352,7 @@ def _loop_for_sync_send() -> asyncio.AbstractEventLoop:
 
 
 def _run_in_loop(make_coroutine: Callable[[], Coroutine[Any, Any, object]]) -> None:
-    future = asyncio.run_coroutine_threadsafe(make_coroutine(), _loop_for_sync_send())
+    future = asyncio.run_coroutine_threadsafe(make_coroutine(), loop_for_sync_send())
     try:
         future.result(SEND_TIMEOUT)
     except TimeoutError:

@@ -21,6 +21,7 @@ DEFAULTS: dict[str, Any] = {
     "TURBO_FRAME_BURST": 200,
     "TURBO_MAX_UNACKED_BYTES": 4 * 1024 * 1024,
     "TURBO_ACK_TIMEOUT": 10.0,
+    "TURBO_REFRESH_DEBOUNCE": 0.5,
 }
 
 #: Clients acknowledge at least every this many bytes of messages (docs/protocol.rst).
@@ -119,3 +120,17 @@ def ack_timeout() -> float:
     next message for it.
     """
     return float(_positive("TURBO_ACK_TIMEOUT", float))
+
+
+def refresh_debounce() -> float:
+    """``TURBO_REFRESH_DEBOUNCE``: seconds equal refreshes are held and sent as one.
+
+    Default 0.5; ``0`` sends each refresh at once (after its coalescing by
+    request and transaction).
+    """
+    value = _get("TURBO_REFRESH_DEBOUNCE")
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ImproperlyConfigured(
+            f"TURBO_REFRESH_DEBOUNCE must be a number of seconds (0 or more), not {value!r}."
+        )
+    return float(value)

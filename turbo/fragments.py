@@ -7,9 +7,11 @@ needed, and only once, however many subscribers receive it.
 
 from __future__ import annotations
 
+import inspect
+import re
 from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Final, Literal, TypedDict, Unpack, get_args
+from typing import TYPE_CHECKING, Any, Final, Literal, TypedDict, TypeVar, Unpack, get_args
 
 import django
 from django.apps import apps
@@ -26,8 +28,25 @@ Action = Literal["append", "prepend", "replace", "update", "remove", "before", "
 
 ACTIONS: Final[tuple[Action, ...]] = get_args(Action)
 
+InsertAction = Literal["append", "prepend"]
+"""The actions that add content to the end or start of a target."""
+
+RefreshMethod = Literal["morph", "replace"]
+"""How a page applies a refresh: morph into the new page, or replace the body."""
+
+RefreshScroll = Literal["preserve", "reset"]
+"""Where a refreshed page scrolls: stay put, or go to the top."""
+
 #: Actions that accept ``method="morph"``.
 MORPH_ACTIONS: Final = frozenset({"replace", "update"})
+
+# Names given to register_action(); read by fragment() on every call.
+_custom_actions: set[str] = set()
+
+_ACTION_NAME: Final = re.compile(r"[a-z][a-z0-9_-]*")
+# A safe subset of HTML attribute names: they are written unescaped.
+_ATTRIBUTE_NAME: Final = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:.-]*")
+_RESERVED_ATTRIBUTES: Final = frozenset({"action", "target", "targets", "method"})
 
 TemplateName = str | Sequence[str]
 
@@ -139,6 +158,8 @@ def _content(
     html: str | None,
     request: HttpRequest | None,
 ) -> Callable[[], str]:
+    if context is not None and template is None:
+        raise TypeError(f"{action}() got a context but no template to render it with.")
     given = [
         name
         for name, value in (("template", template), ("text=", text), ("html=", html))
@@ -149,8 +170,6 @@ def _content(
             f"{action}() takes exactly one of a template, text= or html= "
             f"(got {', '.join(given) or 'none'})."
         )
-    if context is not None and template is None:
-        raise TypeError(f"{action}() got a context but no template to render it with.")
     if template is not None:
         return lambda: render_template(template, context, request)
     if text is not None:
@@ -165,8 +184,44 @@ def _check_target(action: str, id: str | None, selector: str | None) -> None:
         raise TypeError(f"{action}() takes exactly one of id= or selector=.")
 
 
+def _checked_attributes(action: str, attributes: Mapping[str, str]) -> Mapping[str, str]:
+    for name in attributes:
+        if name in _RESERVED_ATTRIBUTES:
+            raise ValueError(
+                f"{action}() sets the {name!r} attribute itself; "
+                f"pass it as an argument, not in attributes=."
+            )
+        if not _ATTRIBUTE_NAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not a valid attribute name for {action}().")
+    return attributes
+
+
+def register_action(name: str) -> None:
+    """Let :func:`fragment` build the custom action ``name``.
+
+    Turbo applies an action it does not know by calling the function of that
+    name in ``Turbo.StreamActions``, which your JavaScript defines. Register the
+    name once, at import time (e.g. in an app's ``streams.py``)::
+
+        fragments.register_action("set_title")
+        room.stream.broadcast(fragments.fragment("set_title", text="3 new messages"))
+
+    Names are lower-case letters, digits, ``_`` and ``-``, starting with a
+    letter; the built-in actions cannot be registered. Registering a name
+    again does nothing.
+    """
+    if name in ACTIONS:
+        raise ValueError(f"{name!r} is a built-in turbo-stream action; it needs no registering.")
+    if not _ACTION_NAME.fullmatch(name):
+        raise ValueError(
+            f"Invalid turbo-stream action name {name!r}: use lower-case letters, digits, "
+            f"'_' and '-', starting with a letter."
+        )
+    _custom_actions.add(name)
+
+
 def fragment(
-    action: Action,
+    action: Action | str,
     template: TemplateName | None = None,
     context: Mapping[str, Any] | None = None,
     *,
@@ -175,6 +230,7 @@ def fragment(
     text: str | None = None,
     html: str | None = None,
     method: Literal["morph"] | None = None,
+    attributes: Mapping[str, str] | None = None,
     request: HttpRequest | None = None,
 ) -> Fragment:
     """Build a fragment for any targeted action; the named builders call this.
@@ -182,31 +238,43 @@ def fragment(
     ``id=`` targets one element (``target``), ``selector=`` every element a CSS
     selector matches (``targets``). Content comes from exactly one of a template
     (name and context, rendered lazily), ``text=`` (escaped) or ``html=``
-    (trusted, inserted as is). ``remove`` takes no content. Example::
+    (trusted, inserted as is). ``remove`` takes no content. ``attributes=``
+    adds attributes of your own (values are escaped). Example::
 
         fragment("append", "chat/message.html", {"message": m}, id="messages")
+
+    A custom action (see :func:`register_action`) takes a target and content
+    only if it uses them: ``fragment("set_title", text="3 new messages")``.
     """
-    if action not in ACTIONS or action == "refresh":
+    custom = action in _custom_actions
+    if not custom and (action not in ACTIONS or action == "refresh"):
         raise ValueError(
             f"Unknown turbo-stream action {action!r}; expected one of "
-            f"{', '.join(a for a in ACTIONS if a != 'refresh')} (or use refresh())."
+            f"{', '.join(a for a in ACTIONS if a != 'refresh')} (or use refresh()). "
+            f"For a custom action, call turbo.fragments.register_action({action!r}) "
+            f"first, and define Turbo.StreamActions[{action!r}] in JavaScript."
         )
     if method is not None and (action not in MORPH_ACTIONS or method != "morph"):
         raise ValueError(
             f"method={method!r} is not valid for {action}(); "
             f'only replace and update take method="morph".'
         )
-    _check_target(action, id, selector)
-    attributes = {"method": method} if method else {}
-    if action == "remove":
-        if (template, context, text, html) != (None, None, None, None):
-            raise TypeError("remove() takes no content: pass only id= or selector=.")
-        return Fragment(action, target=id, targets=selector, attributes=attributes)
+    if not custom:
+        _check_target(action, id, selector)
+    elif id is not None and selector is not None:
+        raise TypeError(f"{action}() takes at most one of id= or selector=.")
+    all_attributes: dict[str, str] = {"method": method} if method else {}
+    all_attributes.update(_checked_attributes(action, attributes or {}))
+    no_content = (template, context, text, html) == (None, None, None, None)
+    if action == "remove" and not no_content:
+        raise TypeError("remove() takes no content: pass only id= or selector=.")
+    if action == "remove" or (custom and no_content):
+        return Fragment(action, target=id, targets=selector, attributes=all_attributes)
     return Fragment(
         action,
         target=id,
         targets=selector,
-        attributes=attributes,
+        attributes=all_attributes,
         template=template if isinstance(template, str) else None,
         content=_content(action, template, context, text, html, request),
     )
@@ -301,8 +369,8 @@ def remove(*, id: str | None = None, selector: str | None = None) -> Fragment:
 def refresh(
     *,
     request_id: str | None = None,
-    method: Literal["morph", "replace"] | None = None,
-    scroll: Literal["preserve", "reset"] | None = None,
+    method: RefreshMethod | None = None,
+    scroll: RefreshScroll | None = None,
 ) -> Fragment:
     """Ask the page to reload itself from the server (Turbo 8).
 
@@ -312,16 +380,47 @@ def refresh(
     tab that caused a change does not reload for it.
     """
     attributes = {"request-id": request_id, "method": method, "scroll": scroll}
-    allowed = {
-        "method": (None, "morph", "replace"),
-        "scroll": (None, "preserve", "reset"),
-    }
-    for name, values in allowed.items():
-        if attributes[name] not in values:
-            raise ValueError(
-                f"refresh() got {name}={attributes[name]!r}; expected one of {values[1:]}."
-            )
+    check_refresh_options(method, scroll)
     return Fragment("refresh", attributes={k: v for k, v in attributes.items() if v is not None})
+
+
+def check_refresh_options(method: object, scroll: object) -> None:
+    """Raise :exc:`ValueError` unless ``method`` and ``scroll`` are Turbo's (or ``None``)."""
+    for name, value, kind in (("method", method, RefreshMethod), ("scroll", scroll, RefreshScroll)):
+        if value is not None and value not in get_args(kind):
+            raise ValueError(f"refresh {name} must be one of {get_args(kind)}, not {value!r}.")
+
+
+M = TypeVar("M", bound=Callable[..., Any])
+
+
+def method_of(
+    build: Callable[..., Fragment],
+    method: M,
+    *,
+    name: str,
+    doc: str,
+    returns: str,
+    takes_self: bool = True,
+) -> M:
+    """Name and document ``method``, which takes ``build``'s arguments, after ``self``.
+
+    Stream and response methods mirror the fragment functions; they show
+    ``build``'s parameters in help and in the API reference.
+    ``functools.wraps`` would lose the first of them: on a bound method,
+    ``inspect`` takes it for ``self``. A ``method`` already bound to its
+    object (``takes_self=False``) shows them as they are.
+    """
+    signature = inspect.signature(build)
+    parameters = list(signature.parameters.values())
+    if takes_self:
+        parameters.insert(0, inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD))
+    method.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=parameters, return_annotation=returns
+    )
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = doc
+    return method
 
 
 def join(fragments: Sequence[Fragment]) -> str:

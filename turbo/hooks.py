@@ -13,17 +13,15 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from weakref import WeakKeyDictionary
 
 from django.apps import apps
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
-from turbo.broadcast import broadcasts_suppressed, on_commit
+from turbo.broadcast import broadcasts_suppressed, current_transaction, on_commit
 from turbo.registry import registry
 
 if TYPE_CHECKING:
-    from django.db.backends.base.base import BaseDatabaseWrapper
     from django.db.models import Model
 
     from turbo.streams import ModelStream
@@ -61,40 +59,21 @@ class PendingHook:
                 using=self.using,
                 update_fields=self.update_fields,
             )
+            stream.broadcast_declared(self.instance, "create" if self.created else "update")
         elif not self.created:
             stream.on_delete(self.instance, using=self.using)
+            stream.broadcast_declared(self.instance, "delete")
 
     def __str__(self) -> str:
         hook = "on_delete" if self.deleted else "on_save"
         return f"{self.stream_class.__qualname__}.{hook}({self.instance!r})"
 
 
-class _Transaction:
-    """The hooks pending in one connection's current transaction, by instance."""
-
-    def __init__(self, commit_hooks: list[Any]) -> None:
-        self.commit_hooks = commit_hooks
-        self.pending: dict[tuple[type[ModelStream], Any], PendingHook] = {}
-
-
-_transactions: WeakKeyDictionary[BaseDatabaseWrapper, _Transaction] = WeakKeyDictionary()
-
-
-def _current_transaction(connection: BaseDatabaseWrapper) -> _Transaction:
-    # Django replaces ``run_on_commit`` with a new list when a transaction ends
-    # (commit or rollback) or a savepoint rolls back: a different list means the
-    # entries recorded so far belong to a finished or partly undone transaction.
-    state = _transactions.get(connection)
-    if state is None or state.commit_hooks is not connection.run_on_commit:
-        state = _transactions[connection] = _Transaction(connection.run_on_commit)
-    return state
-
-
 def schedule(hook: PendingHook) -> None:
     """Run ``hook`` once its transaction commits, coalesced with earlier ones."""
     connection = transaction.get_connection(hook.using)
     if connection.in_atomic_block:
-        state = _current_transaction(connection)
+        state = current_transaction(connection)
         key = (hook.stream_class, hook.instance.pk)
         # atomic(savepoint=False) pushes None: it cannot roll back on its own.
         hook.savepoints = {sid for sid in connection.savepoint_ids if sid is not None}
@@ -116,10 +95,14 @@ def schedule(hook: PendingHook) -> None:
     on_commit(run, using=hook.using, description=hook)
 
 
-def _hooked_stream(sender: type[Model], raw: bool) -> type[ModelStream] | None:
-    if raw or broadcasts_suppressed():
-        return None
-    return registry.for_model(sender)
+def _hooked_streams(sender: type[Model], raw: bool) -> list[type[ModelStream]]:
+    if raw:
+        return []
+    return [
+        stream_class
+        for stream_class in registry.streams_for_model(sender)
+        if stream_class.has_hooks() and not broadcasts_suppressed(stream_class)
+    ]
 
 
 def handle_post_save(
@@ -131,9 +114,8 @@ def handle_post_save(
     update_fields: frozenset[str] | None,
     **kwargs: Any,
 ) -> None:
-    """``post_save`` receiver: schedule the stream's ``on_save``."""
-    stream_class = _hooked_stream(sender, raw)
-    if stream_class is not None:
+    """``post_save`` receiver: schedule the model's streams' ``on_save``."""
+    for stream_class in _hooked_streams(sender, raw):
         schedule(
             PendingHook(
                 stream_class,
@@ -147,9 +129,8 @@ def handle_post_save(
 
 
 def handle_post_delete(sender: type[Model], instance: Model, using: str, **kwargs: Any) -> None:
-    """``post_delete`` receiver: schedule the stream's ``on_delete``."""
-    stream_class = _hooked_stream(sender, raw=False)
-    if stream_class is not None:
+    """``post_delete`` receiver: schedule the model's streams' ``on_delete``."""
+    for stream_class in _hooked_streams(sender, raw=False):
         schedule(
             PendingHook(
                 stream_class,
@@ -171,8 +152,7 @@ def connect() -> None:
     are never connected. Idempotent.
     """
     for model in apps.get_models():
-        stream_class = registry.for_model(model)
-        if stream_class is not None and stream_class.has_hooks():
+        if any(s.has_hooks() for s in registry.streams_for_model(model)):
             uid = f"turbo:{model._meta.label}"
             post_save.connect(handle_post_save, sender=model, weak=False, dispatch_uid=uid)
             post_delete.connect(handle_post_delete, sender=model, weak=False, dispatch_uid=uid)

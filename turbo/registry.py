@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 S = TypeVar("S", bound=type[Stream])
 
-#: The model attribute a ModelStream is reached through.
+#: The model attribute a ModelStream is reached through, unless its Meta says otherwise.
 ATTRIBUTE = "stream"
 
 
@@ -28,7 +28,8 @@ class StreamRegistry:
 
     def __init__(self) -> None:
         self._by_name: dict[str, type[Stream]] = {}
-        self._by_model: dict[type[Model], type[ModelStream]] = {}
+        # By model, then by the attribute each stream is reached through.
+        self._by_model: dict[type[Model], dict[str, type[ModelStream]]] = {}
 
     def register(self, stream_class: S) -> S:
         """Register ``stream_class``; a ModelStream also gets its ``.stream``.
@@ -57,22 +58,23 @@ class StreamRegistry:
 
     def _attach(self, stream_class: type[ModelStream]) -> None:
         model = stream_class.model()
+        attribute = stream_class._meta.attribute
         # getattr_static: plain getattr would call an inherited descriptor.
-        current = inspect.getattr_static(model, ATTRIBUTE, None)
+        current = inspect.getattr_static(model, attribute, None)
         if isinstance(current, StreamDescriptor):
-            if ATTRIBUTE in model.__dict__ and current.stream_class is not stream_class:
+            if attribute in model.__dict__ and current.stream_class is not stream_class:
                 raise ImproperlyConfigured(
                     f"{current.stream_class.__qualname__} and {stream_class.__qualname__} "
-                    f"both claim {model._meta.label}.{ATTRIBUTE}; a model has one "
-                    f"ModelStream."
+                    f"both claim {model._meta.label}.{attribute}; give one another "
+                    f"attribute in its Meta (attribute = '...')."
                 )
         elif current is not None:
             raise ImproperlyConfigured(
-                f"{stream_class.__qualname__} cannot add '.{ATTRIBUTE}' to "
+                f"{stream_class.__qualname__} cannot add '.{attribute}' to "
                 f"{model._meta.label}: the model already defines that attribute."
             )
-        setattr(model, ATTRIBUTE, StreamDescriptor(stream_class))
-        self._by_model[model] = stream_class
+        setattr(model, attribute, StreamDescriptor(stream_class))
+        self._by_model.setdefault(model, {})[attribute] = stream_class
 
     def get(self, name: str) -> type[Stream]:
         """The stream class named ``name`` (``"app_label:ClassName"``).
@@ -89,16 +91,22 @@ class StreamRegistry:
         """The names of every registered stream, sorted."""
         return sorted(self._by_name)
 
-    def for_model(self, model: type[Model]) -> type[ModelStream] | None:
-        """The ModelStream whose hooks a save of ``model`` runs, if any.
+    def for_model(self, model: type[Model], attribute: str = ATTRIBUTE) -> type[ModelStream] | None:
+        """The ModelStream reached as ``instance.<attribute>`` on ``model``, if any.
 
         The most specific registered class in the model's MRO wins, so saves
         through a proxy or a multi-table child reach the parent's stream.
         """
         for klass in model.__mro__:
-            if klass in self._by_model:
-                return self._by_model[klass]
+            found = self._by_model.get(klass, {}).get(attribute)
+            if found is not None:
+                return found
         return None
+
+    def streams_for_model(self, model: type[Model]) -> list[type[ModelStream]]:
+        """Every ModelStream of ``model``, one per attribute, as :meth:`for_model` picks them."""
+        attributes = {a: None for klass in model.__mro__ for a in self._by_model.get(klass, {})}
+        return [s for s in (self.for_model(model, a) for a in attributes) if s is not None]
 
     def discover_module(self, module: ModuleType) -> list[type[Stream]]:
         """Register the concrete streams *defined* in ``module``.

@@ -4,18 +4,30 @@ from __future__ import annotations
 
 import hashlib
 import json
-from functools import cached_property, wraps
-from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, ParamSpec, Self, cast, overload
+from functools import cached_property
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Concatenate,
+    Literal,
+    ParamSpec,
+    Self,
+    get_args,
+    overload,
+)
 
 from django.apps import apps
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import ForeignKey
 
 from turbo import broadcast as _broadcast
-from turbo import fragments
+from turbo import fragments, refreshes
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
+    from contextlib import AbstractContextManager
 
     from django.contrib.auth.base_user import AbstractBaseUser
     from django.contrib.auth.models import AnonymousUser
@@ -29,21 +41,70 @@ P = ParamSpec("P")
 GROUP_PREFIX = "turbo."
 
 
+#: What ``class Meta`` may declare, with the defaults; all but ``abstract`` and
+#: ``app_label`` are inherited from the parent class's Meta.
+_OPTIONS: dict[str, Any] = {
+    "abstract": False,
+    "app_label": None,
+    "model": None,
+    "attribute": "stream",
+    "broadcasts": False,
+    "broadcasts_refreshes": False,
+    "broadcasts_target": None,
+    "broadcasts_template": None,
+    "broadcasts_inserts_by": "append",
+}
+_MODEL_OPTIONS = frozenset(_OPTIONS) - {"abstract", "app_label"}
+
+
 class StreamOptions:
-    """What a stream's ``class Meta`` declares, as ``StreamClass._meta``."""
+    """What a stream's ``class Meta`` declares, as ``StreamClass._meta``.
+
+    ``abstract`` and ``app_label`` apply to any stream; the other options to
+    model streams (:class:`ModelStream` documents them).
+    """
+
+    abstract: bool
+    model: type[Model] | None
+    #: The model attribute the stream is reached through (``"stream"``).
+    attribute: str
+    broadcasts: bool | str
+    broadcasts_refreshes: bool | str
+    broadcasts_inserts_by: fragments.InsertAction
+    broadcasts_target: str | None
+    broadcasts_template: fragments.TemplateName | None
 
     def __init__(
-        self,
-        stream_class: type[Stream],
-        *,
-        abstract: bool = False,
-        app_label: str | None = None,
-        model: type[Model] | None = None,
+        self, stream_class: type[Stream], meta: type | None, parent: StreamOptions | None
     ) -> None:
         self.stream_class = stream_class
-        self.abstract = abstract
-        self.model = model
-        self._app_label = app_label
+        declared = {k: v for k, v in vars(meta).items() if not k.startswith("_")} if meta else {}
+        unknown = sorted(set(declared) - set(_OPTIONS))
+        if unknown:
+            raise TypeError(
+                f"{stream_class.__qualname__}.Meta got unknown option(s) {', '.join(unknown)}; "
+                f"the options are {', '.join(_OPTIONS)}."
+            )
+        for name in _MODEL_OPTIONS | {"abstract"}:
+            inherited = parent is not None and name != "abstract"
+            default = getattr(parent, name) if inherited else _OPTIONS[name]
+            setattr(self, name, declared.get(name, default))
+        self._app_label: str | None = declared.get("app_label")
+        self._check_declared_broadcasts()
+
+    def _check_declared_broadcasts(self) -> None:
+        for name in ("broadcasts", "broadcasts_refreshes"):
+            value = getattr(self, name)
+            if not isinstance(value, bool | str) or value == "":
+                raise TypeError(
+                    f"{self.stream_class.__qualname__}.Meta.{name} must be True, False or "
+                    f"the name of a relation of the model, not {value!r}."
+                )
+        if self.broadcasts_inserts_by not in get_args(fragments.InsertAction):
+            raise TypeError(
+                f"{self.stream_class.__qualname__}.Meta.broadcasts_inserts_by must be one of "
+                f"{get_args(fragments.InsertAction)}, not {self.broadcasts_inserts_by!r}."
+            )
 
     @cached_property
     def app_label(self) -> str:
@@ -84,11 +145,10 @@ def _json_normalised(value: list[Any] | dict[str, Any], stream_class: type[Strea
 def _broadcasts(
     build: Callable[P, Fragment], example: str
 ) -> Callable[Concatenate[Stream, P], None]:
-    @wraps(build)
-    def method(self: Stream, *args: P.args, **kwargs: P.kwargs) -> None:
+    def method(self: Stream, /, *args: P.args, **kwargs: P.kwargs) -> None:
         _broadcast.broadcast(self, [build(*args, **kwargs)], name=build.__name__)
 
-    method.__doc__ = (
+    doc = (
         f"Broadcast a ``{build.__name__}`` fragment to this stream's subscribers.\n\n"
         f"Takes the arguments of :func:`turbo.fragments.{build.__name__}`. Example::\n\n"
         f"    {example}\n\n"
@@ -96,21 +156,43 @@ def _broadcasts(
         f"and not at all if it rolls back. Async code uses "
         f"``await stream.a{build.__name__}(...)``."
     )
-    return cast("Callable[Concatenate[Stream, P], None]", method)
+    fragments.method_of(build, method, name=build.__name__, doc=doc, returns="None")
+    return method
 
 
 def _abroadcasts(
     build: Callable[P, Fragment],
 ) -> Callable[Concatenate[Stream, P], Coroutine[Any, Any, None]]:
-    @wraps(build)
-    async def method(self: Stream, *args: P.args, **kwargs: P.kwargs) -> None:
+    async def method(self: Stream, /, *args: P.args, **kwargs: P.kwargs) -> None:
         await _broadcast.abroadcast(self, [build(*args, **kwargs)])
 
-    method.__name__ = method.__qualname__ = f"a{build.__name__}"
-    method.__doc__ = (
-        f"Async twin of :meth:`{build.__name__}`: ``await stream.a{build.__name__}(...)``."
+    name = f"a{build.__name__}"
+    doc = f"Async twin of :meth:`{build.__name__}`: ``await stream.{name}(...)``."
+    fragments.method_of(build, method, name=name, doc=doc, returns="None")
+    return method
+
+
+def _broadcasts_later(
+    build: Callable[P, Fragment], example: str
+) -> Callable[Concatenate[Stream, P], None]:
+    action = build.__name__
+
+    def method(self: Stream, /, *args: P.args, **kwargs: P.kwargs) -> None:
+        # Imported on use: the Tasks framework is optional, and turbo.tasks
+        # needs the registry, which imports this module.
+        from turbo import tasks
+
+        tasks.broadcast_later(self, action, *args, **kwargs)
+
+    doc = (
+        f"Like :meth:`{action}`, but rendered and sent by a background task.\n\n"
+        f"``{example}`` only enqueues the task (inside a transaction, when it "
+        f"commits); model instances in the context travel as their primary key "
+        f"and are reloaded when the task runs, which skips the broadcast if one "
+        f"was deleted meanwhile. Takes no ``request=``. See :doc:`background`."
     )
-    return cast("Callable[Concatenate[Stream, P], Coroutine[Any, Any, None]]", method)
+    fragments.method_of(build, method, name=f"{action}_later", doc=doc, returns="None")
+    return method
 
 
 class Stream:
@@ -140,14 +222,7 @@ class Stream:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        meta = cls.__dict__.get("Meta")
-        parent = getattr(cls, "_meta", None)
-        cls._meta = StreamOptions(
-            cls,
-            abstract=getattr(meta, "abstract", False),
-            app_label=getattr(meta, "app_label", None),
-            model=getattr(meta, "model", parent.model if parent else None),
-        )
+        cls._meta = StreamOptions(cls, cls.__dict__.get("Meta"), getattr(cls, "_meta", None))
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Self:
         if cls._meta.abstract:
@@ -200,6 +275,16 @@ class Stream:
         """
         return True
 
+    @classmethod
+    def suppress_broadcasts(cls) -> AbstractContextManager[None]:
+        """Silence this class's broadcasts, and the hooks it runs, inside a ``with`` block.
+
+        ``with MessageStream.suppress_broadcasts(): load_messages()`` imports
+        without broadcasting a message, while other streams' broadcasts go on.
+        See :func:`turbo.suppress_broadcasts`.
+        """
+        return _broadcast.suppress_broadcasts(cls)
+
     def broadcast(self, *fragments: Fragment) -> None:
         """Broadcast several fragments in one message, rendered once.
 
@@ -233,7 +318,6 @@ class Stream:
         fragments.after, 'list.stream.after("todo/item.html", {"item": i}, id="item-4")'
     )
     remove = _broadcasts(fragments.remove, 'room.stream.remove(id=f"message-{m.pk}")')
-    refresh = _broadcasts(fragments.refresh, 'board.stream.refresh(method="morph")')
     aappend = _abroadcasts(fragments.append)
     aprepend = _abroadcasts(fragments.prepend)
     areplace = _abroadcasts(fragments.replace)
@@ -241,7 +325,76 @@ class Stream:
     abefore = _abroadcasts(fragments.before)
     aafter = _abroadcasts(fragments.after)
     aremove = _abroadcasts(fragments.remove)
-    arefresh = _abroadcasts(fragments.refresh)
+
+    def refresh(
+        self,
+        *,
+        method: fragments.RefreshMethod | None = None,
+        scroll: fragments.RefreshScroll | None = None,
+    ) -> None:
+        """Tell every subscribed page to reload itself from the server (Turbo 8).
+
+        ``board.stream.refresh(method="morph", scroll="preserve")`` morphs each
+        page into its new version, keeping scroll position and focus. The
+        refresh carries the id of the request being served (with
+        :class:`~turbo.middleware.TurboMiddleware`), so the tab whose request
+        made the change does not reload. Repeated refreshes are sent once per
+        transaction, per request, and per :setting:`TURBO_REFRESH_DEBOUNCE`
+        seconds (:mod:`turbo.refreshes`).
+        """
+        refreshes.refresh(self, method=method, scroll=scroll)
+
+    async def arefresh(
+        self,
+        *,
+        method: fragments.RefreshMethod | None = None,
+        scroll: fragments.RefreshScroll | None = None,
+    ) -> None:
+        """Async twin of :meth:`refresh`: ``await stream.arefresh(method="morph")``."""
+        await refreshes.arefresh(self, method=method, scroll=scroll)
+
+    append_later = _broadcasts_later(
+        fragments.append,
+        'room.stream.append_later("chat/message.html", {"message": m}, id="messages")',
+    )
+    prepend_later = _broadcasts_later(
+        fragments.prepend,
+        'feed.stream.prepend_later("feed/item.html", {"item": i}, id="items")',
+    )
+    replace_later = _broadcasts_later(
+        fragments.replace,
+        'room.stream.replace_later("chat/message.html", {"message": m}, id=f"message-{m.pk}")',
+    )
+    update_later = _broadcasts_later(
+        fragments.update,
+        'room.stream.update_later("chat/count.html", {"room": room}, id="count")',
+    )
+    before_later = _broadcasts_later(
+        fragments.before,
+        'list.stream.before_later("todo/item.html", {"item": i}, id="new-item")',
+    )
+    after_later = _broadcasts_later(
+        fragments.after,
+        'list.stream.after_later("todo/item.html", {"item": i}, id="item-4")',
+    )
+
+    def refresh_later(
+        self,
+        *,
+        method: fragments.RefreshMethod | None = None,
+        scroll: fragments.RefreshScroll | None = None,
+    ) -> None:
+        """Like :meth:`refresh`, but sent by a background task.
+
+        ``board.stream.refresh_later(method="morph")`` only enqueues the task
+        (inside a transaction, when it commits); the id of the request being
+        served travels with it, so the tab whose request made the change still
+        does not reload. See :doc:`background`.
+        """
+        # Imported on use, as in _broadcasts_later.
+        from turbo import tasks
+
+        tasks.refresh_later(self, method=method, scroll=scroll)
 
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self) and other.group == self.group
@@ -259,7 +412,7 @@ class Stream:
 
 
 # __init_subclass__ gives every subclass its options; the root needs its own.
-Stream._meta = StreamOptions(Stream, abstract=True)
+Stream._meta = StreamOptions(Stream, Stream.Meta, None)
 
 
 class ModelStream(Stream):
@@ -278,6 +431,22 @@ class ModelStream(Stream):
                         "chat/message.html", {"message": message}, id="messages")
 
     The hooks run after the transaction commits, never for a rolled-back one.
+    ``class Meta`` may also declare (docs: "Declarative broadcasts"):
+
+    - ``attribute``: the model attribute the stream is reached through,
+      ``"stream"`` by default; a model can have several streams, each under
+      its own attribute.
+    - ``broadcasts``: ``True`` appends a created instance's template to the
+      model's :meth:`collection` stream, and replaces or removes it on its own
+      stream when it changes or goes; the name of a relation (``"room"``)
+      does all three on the related instance's stream instead.
+    - ``broadcasts_refreshes``: ``True`` refreshes the instance's own stream
+      when it changes or goes, and the collection when one is created; the
+      name of a relation refreshes the related instance's stream too.
+    - ``broadcasts_template`` (default ``"<app_label>/_<model_name>.html"``,
+      given the instance as ``<model_name>`` and ``object``),
+      ``broadcasts_target`` (default ``"<model_name>_list"``) and
+      ``broadcasts_inserts_by`` (``"append"`` or ``"prepend"``).
     """
 
     class Meta:
@@ -311,6 +480,18 @@ class ModelStream(Stream):
         """
         stream = cls.__new__(cls)
         stream.pk = cls.model()._meta.pk.to_python(pk)
+        return stream
+
+    @classmethod
+    def collection(cls) -> Self:
+        """The stream of the model's whole collection, rather than of one instance.
+
+        ``Meta.broadcasts = True`` appends created instances to it; a page
+        listing them subscribes with ``{% turbo_subscribe messages %}`` given
+        a queryset of the model. Its :attr:`pk` is ``None``.
+        """
+        stream = cls.__new__(cls)
+        stream.pk = None
         return stream
 
     @classmethod
@@ -349,10 +530,104 @@ class ModelStream(Stream):
         transaction calls neither hook. ``kwargs`` carry ``using``.
         """
 
+    def broadcast_declared(self, instance: Any, change: Change) -> None:
+        """Make the broadcasts ``Meta.broadcasts`` and ``Meta.broadcasts_refreshes`` declare.
+
+        Called after a commit like the hooks, with ``change`` one of
+        ``"create"``, ``"update"`` and ``"delete"``.
+        """
+        meta = self._meta
+        if meta.broadcasts:
+            for stream in self._declared_streams(instance, meta.broadcasts, change, own=False):
+                if change == "delete":
+                    stream.remove(id=dom_id(instance))
+                    continue
+                template = meta.broadcasts_template or _default_template(instance)
+                context = {instance._meta.model_name: instance, "object": instance}
+                if change == "update":
+                    stream.replace(template, context, id=dom_id(instance))
+                else:
+                    target = meta.broadcasts_target or f"{instance._meta.model_name}_list"
+                    getattr(stream, meta.broadcasts_inserts_by)(template, context, id=target)
+        if meta.broadcasts_refreshes:
+            declared = meta.broadcasts_refreshes
+            for stream in self._declared_streams(instance, declared, change, own=True):
+                stream.refresh()
+
+    def _declared_streams(
+        self, instance: Any, declared: bool | str, change: Change, *, own: bool
+    ) -> list[Stream]:
+        mine: Stream = self.collection() if change == "create" else self
+        if declared is True:
+            return [mine]
+        assert isinstance(declared, str)  # checked by StreamOptions
+        related = related_stream(instance, declared)
+        return [s for s in (mine if own else None, related) if s is not None]
+
     @classmethod
     def has_hooks(cls) -> bool:
-        """Whether the class overrides :meth:`on_save` or :meth:`on_delete`."""
-        return cls.on_save is not ModelStream.on_save or cls.on_delete is not ModelStream.on_delete
+        """Whether saves and deletes run anything: overridden hooks, or declared broadcasts."""
+        return (
+            cls.on_save is not ModelStream.on_save
+            or cls.on_delete is not ModelStream.on_delete
+            or bool(cls._meta.broadcasts or cls._meta.broadcasts_refreshes)
+        )
+
+
+Change = Literal["create", "update", "delete"]
+
+
+def _default_template(instance: Model) -> str:
+    return f"{instance._meta.app_label}/_{instance._meta.model_name}.html"
+
+
+def dom_id(instance: Model | type[Model], prefix: str | None = None) -> str:
+    """The conventional ``id`` of the element showing ``instance``: ``"message_3"``.
+
+    ``dom_id(message, "edit")`` is ``"edit_message_3"``; an unsaved instance
+    or the model class gives ``"new_message"``. Templates use the filter:
+    ``<li id="{{ message|dom_id }}">``. Declared broadcasts replace and remove
+    elements by it.
+    """
+    meta = instance._meta
+    pk = None if isinstance(instance, type) else instance.pk
+    name = f"{meta.model_name}_{pk}" if pk is not None else f"new_{meta.model_name}"
+    return f"{prefix}_{name}" if prefix else name
+
+
+def related_stream(instance: Model, name: str) -> Stream | None:
+    """The stream of ``instance``'s relation ``name``, or ``None`` if it is empty.
+
+    A foreign key's stream is built from its id, without loading the row: it
+    works in ``on_delete`` after a cascade deleted the related row too.
+    """
+    from turbo.registry import registry
+
+    try:
+        field = instance._meta.get_field(name)
+    except FieldDoesNotExist:
+        field = None
+    if isinstance(field, ForeignKey):  # one-to-one fields too
+        stream_class = registry.for_model(field.related_model)
+        if stream_class is None:
+            raise ImproperlyConfigured(
+                f"{type(instance).__name__}.{name} leads to {field.related_model.__name__}, "
+                f"which has no stream."
+            )
+        pk = getattr(instance, field.attname)
+        return None if pk is None else stream_class.for_pk(pk)
+    related = getattr(instance, name)
+    if related is None:
+        return None
+    if isinstance(related, Stream):
+        return related
+    stream = getattr(related, "stream", None)
+    if not isinstance(stream, Stream):
+        raise ImproperlyConfigured(
+            f"{type(instance).__name__}.{name} must be a relation to a model with a stream, "
+            f"or a Stream; it is {related!r}."
+        )
+    return stream
 
 
 class StreamDescriptor:

@@ -51,3 +51,16 @@ class Plain(models.Model):
     """A model without a stream, to measure against."""
 
     name = models.CharField(max_length=100)
+
+
+class Board(models.Model):
+    """Declares its broadcasts in its streams' Meta (``broadcasts_refreshes``)."""
+
+    name = models.CharField(max_length=100)
+
+
+class Card(models.Model):
+    """Two streams: ``card.stream`` (``broadcasts = True``) and ``card.board_updates``."""
+
+    board = models.ForeignKey(Board, on_delete=models.CASCADE, related_name="cards")
+    title = models.CharField(max_length=100)

@@ -71,3 +71,29 @@ class PrivateStream(turbo.Stream):
 class FaultyStream(turbo.Stream):
     def user_passes_test(self, user):
         raise RuntimeError("the permission check is broken")
+
+
+# Declarative broadcasts, and two streams on one model.
+from .models import Board, Card  # noqa: E402
+
+
+class BoardStream(turbo.ModelStream):
+    class Meta:
+        model = Board
+        broadcasts_refreshes = True
+
+
+class CardStream(turbo.ModelStream):
+    class Meta:
+        model = Card
+        broadcasts = True
+
+
+class CardOnBoardStream(turbo.ModelStream):
+    class Meta:
+        model = Card
+        attribute = "board_updates"
+        broadcasts = "board"
+        broadcasts_inserts_by = "prepend"
+        broadcasts_target = "cards"
+        broadcasts_template = "testapp/card_row.html"

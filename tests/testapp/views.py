@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_POST
 
-from tests.testapp.models import Message, Room
+from tests.testapp.models import Board, Message, Room
+from turbo import TurboStreamResponse, accepts_turbo_stream, fragments
 
 
 def room(request: HttpRequest, pk: int) -> HttpResponse:
@@ -21,3 +23,36 @@ def say(request: HttpRequest, pk: int) -> HttpResponse:
     """Post a message from a request, so the server process broadcasts it."""
     message = Message.objects.create(room=get_object_or_404(Room, pk=pk), text=request.POST["text"])
     return HttpResponse(f"message-{message.pk}", status=201)
+
+
+@require_POST
+def refresh_board(request: HttpRequest, pk: int) -> HttpResponse:
+    """Refresh a board's stream ``?times=`` times, half of them in a transaction."""
+    board = get_object_or_404(Board, pk=pk)
+    times = int(request.GET.get("times", "1"))
+    with transaction.atomic():
+        for _ in range(times // 2):
+            board.stream.refresh()
+    for _ in range(times - times // 2):
+        board.stream.refresh()
+    return HttpResponse(status=204)
+
+
+@require_POST
+def rename_board(request: HttpRequest, pk: int) -> HttpResponse:
+    """Rename a board, which refreshes its stream (``Meta.broadcasts_refreshes``).
+
+    Turbo's form submission gets the new name as a stream response, so the tab
+    that renamed the board need not refresh.
+    """
+    board = get_object_or_404(Board, pk=pk)
+    board.name = request.POST["name"]
+    board.save()
+    if accepts_turbo_stream(request):
+        return TurboStreamResponse(fragments.update(text=board.name, id="name"))
+    return HttpResponse(status=204)
+
+
+def board(request: HttpRequest, pk: int) -> HttpResponse:
+    """A board page that morphs on refreshes, with a text field to keep."""
+    return render(request, "live/board.html", {"board": get_object_or_404(Board, pk=pk)})

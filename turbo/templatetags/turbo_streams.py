@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from django import template
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 from django.templatetags.static import static
 from django.urls import get_script_prefix
 from django.utils.html import format_html_join
 
 from turbo import conf, signing
+from turbo.fragments import check_refresh_options
 from turbo.registry import registry
-from turbo.streams import Stream
+from turbo.streams import Stream, dom_id
 
 if TYPE_CHECKING:
     from django.utils.safestring import SafeString
@@ -29,20 +30,24 @@ CLIENT_SCRIPT: Final = "turbo/turbo_streams.js"
 def resolve_stream(source: object) -> Stream:
     """The stream ``{% turbo_subscribe %}`` means by ``source``.
 
-    A model instance gives its stream, a :class:`~turbo.Stream` itself, and a
-    stream class or an ``"app_label:StreamName"`` string the stream built
-    without arguments.
+    A model instance gives its stream, a queryset or a model class its
+    model's :meth:`~turbo.ModelStream.collection`, a :class:`~turbo.Stream`
+    itself, and a stream class or an ``"app_label:StreamName"`` string the
+    stream built without arguments.
     """
     if isinstance(source, Stream):
         return source
-    if isinstance(source, Model):
-        model_stream = registry.for_model(type(source))
+    if isinstance(source, Model | QuerySet) or (
+        isinstance(source, type) and issubclass(source, Model)
+    ):
+        model = source.model if isinstance(source, QuerySet) else source
+        model_stream = registry.for_model(model if isinstance(model, type) else type(model))
         if model_stream is None:
             raise template.TemplateSyntaxError(
-                f"turbo_subscribe: {type(source).__name__} has no stream; declare a "
+                f"turbo_subscribe: {model._meta.object_name} has no stream; declare a "
                 f"ModelStream for it in its app's streams.py."
             )
-        return model_stream(source)
+        return model_stream(source) if isinstance(source, Model) else model_stream.collection()
     stream_class: type[Stream]
     if source == "":
         raise template.TemplateSyntaxError(
@@ -103,3 +108,23 @@ def turbo_head(*, turbo: bool = True) -> SafeString:
     return format_html_join(
         "\n", '<script type="module" src="{}"></script>', ((static(s),) for s in scripts)
     )
+
+
+@register.simple_tag
+def turbo_refreshes_with(*, method: str = "replace", scroll: str = "reset") -> SafeString:
+    """The ``<meta>`` tags telling Turbo how this page applies refreshes, for ``<head>``.
+
+    ``{% turbo_refreshes_with method="morph" scroll="preserve" %}`` morphs the
+    page into its new version and keeps the scroll position, both when a
+    stream broadcasts a refresh and when a form redirects back to the page.
+    The defaults are Turbo's own.
+    """
+    check_refresh_options(method, scroll)
+    return format_html_join(
+        "\n",
+        '<meta name="turbo-refresh-{}" content="{}">',
+        (("method", method), ("scroll", scroll)),
+    )
+
+
+register.filter("dom_id", dom_id)

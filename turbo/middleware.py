@@ -1,0 +1,109 @@
+"""``TurboMiddleware``: ``request.turbo``, and the request id refreshes carry."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.utils.functional import cached_property
+
+from turbo.http import accepts_turbo_stream
+from turbo.refreshes import collect_request_refreshes, use_request_id
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from django.http import HttpRequest
+    from django.http.response import HttpResponseBase
+
+#: Longest request id kept: Turbo's are UUIDs; anything longer is not Turbo's.
+MAX_REQUEST_ID_LENGTH = 64
+
+
+class TurboDetails:
+    """What Turbo's request headers say, as ``request.turbo``.
+
+    A view answers the frame that asked differently from a full page::
+
+        if request.turbo.frame == "message-form":
+            return render(request, "chat/form.html", {"form": form})
+    """
+
+    def __init__(self, request: HttpRequest) -> None:
+        self.request = request
+
+    def __bool__(self) -> bool:
+        """Whether Turbo made the request (it sends ``X-Turbo-Request-Id``)."""
+        return self.request_id is not None
+
+    @cached_property
+    def request_id(self) -> str | None:
+        """The ``X-Turbo-Request-Id`` header: Turbo's id for this fetch, or ``None``."""
+        value = self.request.headers.get("X-Turbo-Request-Id")
+        if not value or len(value) > MAX_REQUEST_ID_LENGTH:
+            return None
+        return value
+
+    @cached_property
+    def frame(self) -> str | None:
+        """The id of the ``<turbo-frame>`` that made the request (``Turbo-Frame``), or ``None``."""
+        return self.request.headers.get("Turbo-Frame") or None
+
+    @cached_property
+    def prefetch(self) -> bool:
+        """Whether Turbo is prefetching a link (``X-Sec-Purpose: prefetch``).
+
+        The user may never follow it: skip side effects such as marking messages read.
+        """
+        return self.request.headers.get("X-Sec-Purpose") == "prefetch"
+
+    @cached_property
+    def accepts_stream(self) -> bool:
+        """Whether a turbo-stream response is welcome (see :func:`turbo.accepts_turbo_stream`)."""
+        return accepts_turbo_stream(self.request)
+
+
+class TurboMiddleware:
+    """Sets ``request.turbo`` and the request id that refreshes carry.
+
+    Add it to ``MIDDLEWARE``; it works in sync and async stacks alike::
+
+        MIDDLEWARE = [
+            ...,
+            "turbo.middleware.TurboMiddleware",
+        ]
+
+    While a view runs, :func:`turbo.refreshes.current_request_id` gives the
+    request's ``X-Turbo-Request-Id``, also in hooks that run when its
+    transaction commits; and the refreshes it asks for are held, and sent
+    once each, when the view returns.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(
+        self,
+        get_response: Callable[[HttpRequest], HttpResponseBase]
+        | Callable[[HttpRequest], Awaitable[HttpResponseBase]],
+    ) -> None:
+        self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.async_mode:
+            return self.__acall__(request)
+        details = request.turbo = TurboDetails(request)  # type: ignore[attr-defined]
+        with use_request_id(details.request_id), collect_request_refreshes() as refreshes:
+            response = self.get_response(request)
+        refreshes.send()
+        return response
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        details = request.turbo = TurboDetails(request)  # type: ignore[attr-defined]
+        with use_request_id(details.request_id), collect_request_refreshes() as refreshes:
+            response: HttpResponseBase = await self.get_response(request)  # type: ignore[misc]
+        await refreshes.asend()
+        return response
