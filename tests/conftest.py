@@ -16,8 +16,9 @@ from channels.layers import get_channel_layer
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import connections
-from django.test import override_settings
+from django.test import Client, override_settings
 
 import turbo.broadcast
 from tests.live import ServerProcess
@@ -25,7 +26,7 @@ from tests.testapp.streams import UserStream
 from turbo import routing, signing
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+    from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
 
     from turbo.streams import Stream
 
@@ -105,10 +106,17 @@ ORIGIN = (b"origin", b"http://testserver")
 class Socket:
     """A websocket to the consumer, speaking the protocol in dicts."""
 
-    def __init__(self, user: Any = None, middleware: Callable[[Any], Any] | None = None) -> None:
+    def __init__(
+        self,
+        user: Any = None,
+        middleware: Callable[[Any], Any] | None = None,
+        headers: Iterable[tuple[bytes, bytes]] = (),
+    ) -> None:
         application = URLRouter(routing.websocket_urlpatterns)
         self.communicator = WebsocketCommunicator(
-            middleware(application) if middleware else application, "/ws/turbo/", headers=[ORIGIN]
+            middleware(application) if middleware else application,
+            "/ws/turbo/",
+            headers=[ORIGIN, *headers],
         )
         if user is not None:
             self.communicator.scope["user"] = user
@@ -119,9 +127,13 @@ class Socket:
     async def receive(self, timeout: float = 3) -> dict[str, Any]:
         return json.loads(await self.communicator.receive_from(timeout))
 
-    async def subscribe(self, stream: Stream, token: str | None = None) -> dict[str, Any]:
-        token = token or signing.dumps(stream)
-        await self.send({"type": "subscribe", "token": token})
+    async def subscribe(
+        self, stream: Stream, token: str | None = None, position: str | None = None
+    ) -> dict[str, Any]:
+        frame = {"type": "subscribe", "token": token or signing.dumps(stream)}
+        if position is not None:
+            frame["position"] = position
+        await self.send(frame)
         return await self.receive()
 
     async def receive_html(self, stream: Stream, timeout: float = 3) -> str:
@@ -144,18 +156,36 @@ class Socket:
         assert output["code"] == code
 
 
+@sync_to_async
+def log_in(username: str) -> tuple[User, Client]:
+    """A new user, logged in by a test client whose session cookie a socket can send."""
+    user = User.objects.create_user(username, password="first")
+    client = Client()
+    client.force_login(user)
+    return user, client
+
+
+def session_cookie(client: Client) -> tuple[bytes, bytes]:
+    """The ``Cookie`` header carrying ``client``'s session."""
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME]
+    return b"cookie", f"{cookie.key}={cookie.value}".encode()
+
+
 @pytest.fixture
 async def connect(channel_layer: Any) -> AsyncIterator[Callable[..., Any]]:
-    """``await connect(user=None, middleware=None)`` → an open :class:`Socket`, on each layer.
+    """``await connect(user=None, middleware=None, headers=())`` → an open :class:`Socket`.
 
-    ``middleware`` wraps the consumer's router, e.g. ``AuthMiddlewareStack``.
+    On each layer. ``middleware`` wraps the consumer's router, e.g.
+    ``AuthMiddlewareStack``; ``headers`` are sent besides the ``Origin``.
     """
     sockets: list[Socket] = []
 
     async def open_socket(
-        user: Any = None, middleware: Callable[[Any], Any] | None = None
+        user: Any = None,
+        middleware: Callable[[Any], Any] | None = None,
+        headers: Iterable[tuple[bytes, bytes]] = (),
     ) -> Socket:
-        socket = Socket(user, middleware)
+        socket = Socket(user, middleware, headers)
         connected, _ = await socket.communicator.connect()
         assert connected
         sockets.append(socket)

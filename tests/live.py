@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: As turbo_streams.js: 64 KiB of UTF-8 at most.
 ACK_INTERVAL_CHARS = 16 * 1024
 TOKEN = re.compile(r'<turbo-channels-stream-source [^>]*token="([^"]+)"')
+POSITION = re.compile(r'position="([^"]+)"')
 
 
 def free_port() -> int:

@@ -49,6 +49,10 @@ def test_sync_actions_on_every_layer(channel_layer, subscribe, action, options):
         "type": "turbo.stream",
         "group": stream.group,
         "html": str(getattr(fragments, action)(**options)),
+        # Its place in the stream's history (turbo.history): the stream's first.
+        "epoch": message["epoch"],
+        "position": message["position"],
+        "previous": 0,
     }
 
 
@@ -108,23 +112,28 @@ def test_template_error_outside_a_transaction_raises(subscribe):
 
 
 @pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
-def test_nothing_is_rendered_for_a_stream_nobody_listens_to(
-    channel_layer, server, subscribe, monkeypatch, asynchronous
+@pytest.mark.parametrize("kept", ["auto", None], ids=["history", "no-history"])
+def test_nothing_is_rendered_for_a_stream_nobody_listens_to_without_a_history(
+    channel_layer, server, subscribe, monkeypatch, asynchronous, kept
 ):
+    """TRAPS 16: with a history, the page loading now will want the broadcast."""
     # The in-memory layer knows its groups without a round trip; the Redis
     # layers would need one, which costs about what the send does.
     stream, other = UserStream(7), UserStream(8)
     subscribe(other)
     rendered = []
-    monkeypatch.setattr(turbo.broadcast, "join", lambda fragments: rendered.append(fragments))
+    monkeypatch.setattr(
+        turbo.broadcast, "join", lambda fragments: rendered.append(fragments) or "<html>"
+    )
 
-    if asynchronous:
-        server.run(stream.aappend("chat/missing.html", {}, id="list"))
-    else:
-        stream.append("chat/missing.html", {}, id="list")
+    with override_settings(TURBO_HISTORY=kept):
+        if asynchronous:
+            server.run(stream.aappend("chat/missing.html", {}, id="list"))
+        else:
+            stream.append("chat/missing.html", {}, id="list")
 
-    in_memory = channel_layer.__class__.__name__ == "InMemoryChannelLayer"
-    assert len(rendered) == (0 if in_memory else 1)
+    skipped = channel_layer.__class__.__name__ == "InMemoryChannelLayer" and kept is None
+    assert len(rendered) == (0 if skipped else 1)
 
 
 async def test_sync_api_in_async_code_names_the_async_twin():
@@ -202,6 +211,54 @@ async def test_suppression_applies_to_async_broadcasts():
         await stream.aremove(id="x")
     await layer.send(channel, {"type": "test.marker"})
     assert await layer.receive(channel) == {"type": "test.marker"}
+
+
+def test_suppression_covers_its_own_thread_only():
+    inside, other_thread = threading.Event(), []
+
+    def elsewhere() -> None:
+        inside.wait(5)
+        other_thread.append(turbo.broadcast.broadcasts_suppressed(UserStream))
+
+    thread = threading.Thread(target=elsewhere)
+    thread.start()
+    with UserStream.suppress_broadcasts():
+        inside.set()
+        thread.join(5)
+        assert turbo.broadcast.broadcasts_suppressed(UserStream)
+
+    assert other_thread == [False]
+
+
+async def test_suppression_covers_its_own_task_only():
+    suppressing, checked = asyncio.Event(), asyncio.Event()
+
+    async def suppress() -> None:
+        with turbo.suppress_broadcasts(UserStream):
+            suppressing.set()
+            await checked.wait()
+
+    task = asyncio.create_task(suppress())
+    await suppressing.wait()
+    suppressed_here = turbo.broadcast.broadcasts_suppressed(UserStream)
+    checked.set()
+    await task
+
+    assert not suppressed_here
+
+
+def test_suppressing_classes_nests_and_covers_subclasses():
+    class MentionStream(UserStream):
+        pass
+
+    with turbo.suppress_broadcasts(RoomStream):
+        with UserStream.suppress_broadcasts():
+            assert turbo.broadcast.broadcasts_suppressed(MentionStream)
+            assert turbo.broadcast.broadcasts_suppressed(RoomStream)
+            assert not turbo.broadcast.broadcasts_suppressed()
+        assert not turbo.broadcast.broadcasts_suppressed(UserStream)
+        with turbo.suppress_broadcasts():
+            assert turbo.broadcast.broadcasts_suppressed()
 
 
 @pytest.mark.django_db(transaction=True)

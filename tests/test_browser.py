@@ -98,6 +98,29 @@ async def test_a_save_elsewhere_updates_the_page_which_survives_a_server_restart
     assert "after the restart" in await item.text_content()
 
 
+async def test_broadcasts_made_while_the_server_was_down_appear_once_it_is_back(page, start_server):
+    server = await start_server()
+    room = await Room.objects.acreate(name="offline")
+    await page.goto(f"{server.origin}/rooms/{room.pk}/")
+    await wait_for(page, CONNECTED)
+    before = await Message.objects.acreate(room=room, text="before")
+    await wait_for(page, f"#message-{before.pk}")
+
+    await asyncio.to_thread(server.stop)
+    await wait_for(page, DISCONNECTED)
+    missed = [await Message.objects.acreate(room=room, text=f"missed {n}") for n in range(3)]
+    await asyncio.to_thread(server.start)
+
+    await wait_for(page, f"#message-{missed[-1].pk}")
+    texts = await page.locator("#messages li").all_text_contents()
+    assert [text.rsplit(": ", 1)[-1] for text in texts] == [
+        "before",
+        "missed 0",
+        "missed 1",
+        "missed 2",
+    ]
+
+
 async def test_two_subscriptions_to_one_stream_apply_each_broadcast_once(page, start_server):
     server = await start_server()
     room = await Room.objects.acreate(name="twice")
@@ -197,13 +220,15 @@ async def test_removing_the_last_element_unsubscribes_and_closes_the_socket(page
     await page.goto(f"{server.origin}/rooms/{room.pk}/")
     await wait_for(page, CONNECTED)
 
+    # The position the page was rendered at (turbo.history).
+    position = await page.get_attribute(ELEMENT, "position")
     await page.evaluate(f"document.querySelector('{ELEMENT}').remove()")
     await page.wait_for_function("window.TurboChannels.connections.length === 0")
     if not page.sockets[0].is_closed():
         await page.sockets[0].wait_for_event("close")
 
     assert page.sent == [
-        {"type": "subscribe", "token": page.sent[0]["token"]},
+        {"type": "subscribe", "token": page.sent[0]["token"], "position": position},
         {"type": "unsubscribe", "stream": room.stream.group},
     ]
 

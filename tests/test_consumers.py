@@ -8,14 +8,17 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from asgiref.sync import sync_to_async
 from channels.auth import AuthMiddlewareStack
 from channels.sessions import InstanceSessionWrapper
 from channels_redis.pubsub import RedisPubSubChannelLayer
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
-from django.test import override_settings
+from django.contrib.sessions.models import Session
+from django.test import Client, override_settings
 
 import turbo.broadcast
-from tests.conftest import Socket
+from tests.conftest import Socket, log_in, session_cookie
 from tests.testapp.models import Tag
 from tests.testapp.streams import (
     FaultyStream,
@@ -171,6 +174,7 @@ def tampered_token() -> str:
         pytest.param(forged_token, "invalid", id="forged"),
         pytest.param(tampered_token, "invalid", id="tampered"),
         pytest.param(lambda: "not a token", "invalid", id="garbage"),
+        pytest.param(lambda: "\ud800:not a token", "invalid", id="lone-surrogate"),
     ],
 )
 async def test_a_token_not_signed_here_is_rejected(connect, make_token, reason):
@@ -217,6 +221,56 @@ async def test_a_user_the_stream_refuses_is_rejected(connect, user):
     assert frame["reason"] == "forbidden"
     assert "user_passes_test() refused testapp:PrivateStream(1)" in frame["message"]
     await socket.assert_nothing_from(stream)
+
+
+async def log_out(user: User, client: Client) -> None:
+    await sync_to_async(client.logout)()
+
+
+async def change_password(user: User, client: Client) -> None:
+    user.set_password("second")
+    await user.asave()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("elsewhere", [log_out, change_password], ids=["logout", "password"])
+async def test_once_the_session_no_longer_logs_the_user_in_a_subscribe_is_refused(
+    connect, elsewhere
+):
+    user, client = await log_in("ada")
+    socket = await connect(middleware=AuthMiddlewareStack, headers=[session_cookie(client)])
+    stream = PrivateStream(user.pk)
+
+    ack = await socket.subscribe(stream)
+    await elsewhere(user, client)
+    frame = await rejection(socket, signing.dumps(stream))
+
+    assert ack["type"] == "subscribed"
+    assert frame["reason"] == "forbidden"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_subscribe_after_a_secret_key_rotation_keeps_the_session_and_its_key(connect):
+    user, client = await log_in("ada")
+    socket = await connect(middleware=AuthMiddlewareStack, headers=[session_cookie(client)])
+    session_key = client.cookies[settings.SESSION_COOKIE_NAME].value
+
+    # Django's get_user gives such a session a new key; the browser, whose cookie
+    # a socket cannot change, would then be logged out.
+    with override_settings(SECRET_KEY="the new key", SECRET_KEY_FALLBACKS=[settings.SECRET_KEY]):
+        ack = await socket.subscribe(PrivateStream(user.pk))
+
+    assert ack["type"] == "subscribed"
+    assert await Session.objects.filter(session_key=session_key).aexists()
+
+
+async def test_a_user_set_by_other_middleware_is_taken_as_it_is(connect):
+    owner = User(pk=1, username="owner")
+    socket = await connect(owner, middleware=AuthMiddlewareStack)
+
+    ack = await socket.subscribe(PrivateStream(1))
+
+    assert ack["type"] == "subscribed"
 
 
 async def test_a_failing_permission_check_is_logged_and_rejected(connect, caplog):

@@ -10,7 +10,7 @@ import pytest
 import websockets
 
 from tests.conftest import layer_config
-from tests.live import LiveSocket, manage
+from tests.live import POSITION, TOKEN, LiveSocket, manage
 from tests.testapp.models import Room
 from turbo.consumers import CLOSE_TOO_SLOW
 from turbo.templatetags.turbo_streams import CLIENT_SCRIPT, TURBO_SCRIPT
@@ -128,3 +128,22 @@ async def test_a_handshake_without_an_allowed_origin_is_refused(servers, origin)
     assert refused.value.response.status_code == 403
     async with LiveSocket(server):  # the page's own origin is welcome
         pass
+
+
+@pytest.mark.parametrize("layer", ["redis-core", "redis-pubsub"])
+async def test_a_broadcast_between_the_pages_render_and_its_subscribe_is_replayed(servers, layer):
+    config = layer_config(layer)
+    room = await Room.objects.acreate(name="race")
+    server = await asyncio.to_thread(servers, config)
+    status, page = await asyncio.to_thread(server.get, f"/rooms/{room.pk}/")
+    assert status == 200, page
+    token, position = TOKEN.search(page).group(1), POSITION.search(page).group(1)
+
+    output = await asyncio.to_thread(manage, config, "say", str(room.pk), "in between")
+    async with LiveSocket(server) as socket:
+        await socket.send({"type": "subscribe", "token": token, "position": position})
+        answer = await socket.receive()
+
+    [missed] = answer["missed"]
+    assert f'<li id="{output.strip()}">' in missed["html"]
+    assert "in between" in missed["html"]

@@ -21,7 +21,8 @@ from turbo.templatetags.turbo_streams import CLIENT_SCRIPT, TURBO_SCRIPT, resolv
 
 ELEMENT = re.compile(
     r'<turbo-channels-stream-source url="(?P<url>[^"]*)" stream="(?P<stream>[^"]*)" '
-    r'token="(?P<token>[^"]*)"></turbo-channels-stream-source>'
+    r'token="(?P<token>[^"]*)"(?: position="(?P<position>[^"]*)")?>'
+    r"</turbo-channels-stream-source>"
 )
 
 

@@ -14,7 +14,7 @@ import logging
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 from weakref import WeakKeyDictionary
 
 from asgiref.sync import sync_to_async
@@ -22,6 +22,7 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
+from turbo import history
 from turbo.fragments import join
 from turbo.hub import MESSAGE_TYPE, allow_backlog
 
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     from turbo.fragments import Fragment
 
 logger = logging.getLogger("turbo")
+
+T = TypeVar("T")
 
 #: Seconds a sync broadcast waits for the channel layer before giving up.
 SEND_TIMEOUT: Final = 10.0
@@ -266,7 +269,7 @@ async def abroadcast(target: Target, fragments: Sequence[Fragment]) -> None:
         return
     payload = await render(target.group, fragments)
     try:
-        await layer.group_send(target.group, payload)
+        await deliver(layer, payload)
     except Exception:
         logger.exception("Broadcast to %s failed", target)
 
@@ -280,7 +283,7 @@ def _send(target: Target, fragments: Sequence[Fragment]) -> None:
         return
     payload = message(target.group, fragments)
     try:
-        _run_in_loop(lambda: layer.group_send(target.group, payload))
+        run_in_loop(lambda: deliver(layer, payload))
     except Exception:
         logger.exception("Broadcast to %s failed", target)
 
@@ -289,18 +292,37 @@ def _destination(target: Target) -> Any:
     """The channel layer to send a broadcast to, or ``None`` to skip it, unrendered.
 
     Skipped when there is no layer (logged), and when the layer can tell
-    without a round trip that nobody listens: the in-memory layer, whose
-    groups all live in this process. The Redis layers would need one, which
-    costs about what the send does.
+    without a round trip that nobody listens and no history is kept: the
+    in-memory layer, whose groups all live in this process. The Redis layers
+    would need one, which costs about what the send does; and a history keeps
+    the broadcast for the page that is loading and will subscribe in a moment.
     """
     try:
         layer = _channel_layer(target)
     except ImproperlyConfigured:
         logger.exception("Broadcast to %s failed", target)
         return None
-    if isinstance(layer, InMemoryChannelLayer) and not layer.groups.get(target.group):
+    if (
+        isinstance(layer, InMemoryChannelLayer)
+        and not layer.groups.get(target.group)
+        and history.for_layer(layer) is None
+    ):
         return None
     return layer
+
+
+async def deliver(layer: Any, payload: dict[str, Any]) -> None:
+    """Record a broadcast in the history beside ``layer``, if one is kept, and send it.
+
+    Recorded first: a page subscribing in between finds it in the history,
+    and a page receiving it can tell which of its stream's broadcasts came
+    before (``previous``) and whether it missed any.
+    """
+    kept = history.for_layer(layer)
+    if kept is not None:
+        recorded = await kept.record(payload["group"], payload["html"])
+        payload.update(epoch=recorded.epoch, position=recorded.sequence, previous=recorded.previous)
+    await layer.group_send(payload["group"], payload)
 
 
 # A sync broadcast must run its coroutine on the loop the channel layer lives on.
@@ -351,10 +373,14 @@ def loop_for_sync_send() -> asyncio.AbstractEventLoop:
     return _background_loop
 
 
-def _run_in_loop(make_coroutine: Callable[[], Coroutine[Any, Any, object]]) -> None:
+def run_in_loop(make_coroutine: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine from sync code on :func:`loop_for_sync_send`, and return its result.
+
+    Gives up after :data:`SEND_TIMEOUT` seconds.
+    """
     future = asyncio.run_coroutine_threadsafe(make_coroutine(), loop_for_sync_send())
     try:
-        future.result(SEND_TIMEOUT)
+        return future.result(SEND_TIMEOUT)
     except TimeoutError:
         future.cancel()
         raise

@@ -22,6 +22,9 @@ DEFAULTS: dict[str, Any] = {
     "TURBO_MAX_UNACKED_BYTES": 4 * 1024 * 1024,
     "TURBO_ACK_TIMEOUT": 10.0,
     "TURBO_REFRESH_DEBOUNCE": 0.5,
+    "TURBO_HISTORY": "auto",
+    "TURBO_HISTORY_MAX_ENTRIES": 200,
+    "TURBO_HISTORY_MAX_AGE": 600.0,
 }
 
 #: Clients acknowledge at least every this many bytes of messages (docs/protocol.rst).
@@ -134,3 +137,29 @@ def refresh_debounce() -> float:
             f"TURBO_REFRESH_DEBOUNCE must be a number of seconds (0 or more), not {value!r}."
         )
     return float(value)
+
+
+def history() -> str | None:
+    """``TURBO_HISTORY``: where broadcasts are recorded for pages that missed them.
+
+    ``"auto"`` (the default): in the channel layer's Redis with a channels_redis
+    layer, in the process with the in-memory layer. ``"redis"``, ``"memory"``,
+    or ``None`` (no history: a page that was offline misses what was broadcast
+    meanwhile).
+    """
+    value = _get("TURBO_HISTORY")
+    if value not in ("auto", "redis", "memory", None):
+        raise ImproperlyConfigured(
+            f"TURBO_HISTORY must be 'auto', 'redis', 'memory' or None, not {value!r}."
+        )
+    return value  # type: ignore[no-any-return]
+
+
+def history_max_entries() -> int:
+    """``TURBO_HISTORY_MAX_ENTRIES``: broadcasts kept per stream. Default 200."""
+    return int(_positive("TURBO_HISTORY_MAX_ENTRIES", int))
+
+
+def history_max_age() -> float:
+    """``TURBO_HISTORY_MAX_AGE``: seconds a broadcast is kept. Default 600."""
+    return float(_positive("TURBO_HISTORY_MAX_AGE", float))

@@ -9,9 +9,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from importlib import import_module
 from time import monotonic
-from typing import TYPE_CHECKING, Any, Final
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, Final, cast
 
+from channels.auth import UserLazyObject
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
@@ -19,14 +22,19 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from channels.sessions import InstanceSessionWrapper
 from channels.utils import await_many_dispatch
+from django.conf import settings
+from django.contrib.auth import get_user
 from django.core.exceptions import ObjectDoesNotExist
 
-from turbo import conf, hub, signing
+from turbo import conf, history, hub, signing
 from turbo.broadcast import note_consumer
 from turbo.conf import ACK_INTERVAL_BYTES
+from turbo.history import Position
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
+
+    from django.http import HttpRequest
 
     from turbo.streams import Stream
 
@@ -94,15 +102,32 @@ class RateLimit:
         return True
 
 
+class _SessionSnapshot(dict[str, Any]):
+    """A copy of a session's data, for :func:`django.contrib.auth.get_user` to read.
+
+    ``get_user`` flushes a session whose auth hash fails, and gives one hashed
+    with a ``SECRET_KEY_FALLBACKS`` key a new session key. A websocket cannot
+    set the browser's cookie, so a new key would log the user out: here both
+    change this copy only, and the stored session is left to the next request.
+    """
+
+    def flush(self) -> None:
+        self.clear()
+
+    def cycle_key(self) -> None:
+        pass
+
+
 class TurboStreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     """Serves ``subscribe``, ``unsubscribe`` and ``ack`` frames and forwards broadcasts.
 
     Route it with :data:`turbo.routing.websocket_urlpatterns`. Each subscribe
     carries a token from ``{% turbo_subscribe %}``: the consumer verifies it,
     rebuilds the stream, asks the stream's ``user_passes_test()`` about the
-    socket's user, joins the stream and acknowledges. A stream subscribed
-    several times on one socket is left after as many unsubscribes, and every
-    stream is left when the socket closes.
+    socket's user as they are now (:meth:`current_user`), joins the stream and
+    acknowledges. A stream subscribed several times on one socket is left
+    after as many unsubscribes, and every stream is left when the socket
+    closes.
 
     Broadcasts reach the socket through the process's :class:`turbo.hub.Hub`,
     not through a channel of the socket's own. Frames wait in an outbox
@@ -197,19 +222,27 @@ class TurboStreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if not isinstance(kind, str):
             await self.send_error("malformed", "A frame needs a 'type' string.")
         elif kind == "subscribe":
-            await self.subscribe(frame.get("token"))
+            await self.subscribe(frame.get("token"), frame.get("position"))
         elif kind == "unsubscribe":
             await self.unsubscribe(frame.get("stream"))
         elif kind == "ack":
             await self.acknowledge(frame.get("messages"))
+        elif kind == "replay":
+            await self.replay(frame.get("stream"), frame.get("position"))
         else:
             await self.send_error(
                 "unknown-type",
-                f"Unknown frame type {kind!r}: expected 'subscribe', 'unsubscribe' or 'ack'.",
+                f"Unknown frame type {kind!r}: expected 'subscribe', 'unsubscribe', 'ack' "
+                f"or 'replay'.",
             )
 
-    async def subscribe(self, token: object) -> None:
-        """Verify ``token`` and join its stream; answer ``subscribed`` or ``rejected``."""
+    async def subscribe(self, token: object, position: object = None) -> None:
+        """Verify ``token`` and join its stream; answer ``subscribed`` or ``rejected``.
+
+        Given the ``position`` of the last message the page applied (or of its
+        rendering), ``subscribed`` carries what the stream broadcast since,
+        from the history (:mod:`turbo.history`).
+        """
         if not isinstance(token, str):
             await self.send_error("malformed", "A subscribe frame needs a 'token' string.")
             return
@@ -245,16 +278,80 @@ class TurboStreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 logger.exception("Joining the group of %s failed", stream)
                 await self.reject(token, "error", "The server failed to join this stream.")
                 return
-        # No await from here to the frame: a message the hub delivers in
-        # between would reach the client before its `subscribed`.
+        # Read after joining: a broadcast recorded meanwhile arrives twice, in
+        # the history and live, and the client applies it once; one read
+        # before joining could be missed by both.
+        answer = {"type": "subscribed", "token": token, "stream": group}
+        answer.update(await self.missed(group, position))
         self.subscriptions[group] = self.subscriptions.get(group, 0) + 1
-        await self.send_frame({"type": "subscribed", "token": token, "stream": group})
+        await self.send_frame(answer)
+
+    async def replay(self, group: object, position: object) -> None:
+        """Send what a subscribed stream broadcast after ``position``, as ``replayed``.
+
+        A client asks when a message arrives before one it has not received.
+        """
+        if not isinstance(group, str) or group not in self.subscriptions:
+            await self.send_error("malformed", "A replay frame needs a subscribed 'stream'.")
+            return
+        answer = {"type": "replayed", "stream": group}
+        answer.update(await self.missed(group, position) or {"refresh": True})
+        await self.send_frame(answer)
+
+    async def missed(self, group: str, position: object) -> dict[str, Any]:
+        """What ``subscribed`` says of the broadcasts after ``position``.
+
+        ``{"missed": [...]}``, the messages in order, or ``{"refresh": True}``
+        when the history no longer reaches back to ``position``. Nothing
+        without a position or a history.
+        """
+        after = Position.parse(position)
+        kept = history.for_layer(self.channel_layer)
+        if after is None or kept is None:
+            return {}
+        try:
+            entries = await kept.since(group, after)
+        except Exception:
+            logger.exception("Reading the history of %s failed", group)
+            entries = None
+        if entries is None:
+            return {"refresh": True}
+        return {
+            "missed": [
+                {
+                    "html": entry.html,
+                    "position": f"{after.epoch}:{entry.sequence}",
+                    "previous": f"{after.epoch}:{entry.previous}",
+                }
+                for entry in entries
+            ]
+        }
 
     def user_may_subscribe(self, stream: Stream) -> bool:
         """Ask ``stream.user_passes_test()`` about the socket's user (sync: it may query)."""
+        return bool(stream.user_passes_test(self.current_user()))
+
+    def current_user(self) -> Any:
+        """The socket's user as they are now (sync: it queries).
+
+        A user that Channels' ``AuthMiddleware`` resolved from the session
+        when the socket opened is resolved again, by
+        :func:`django.contrib.auth.get_user`, from the session as it is now
+        stored: after a logout elsewhere (the session deleted) or a password
+        change (its auth hash no longer valid) it is ``AnonymousUser``. A user
+        put in the scope by other middleware is taken as it is::
+
+            consumer.current_user().is_authenticated  # False once logged out
+        """
         from django.contrib.auth.models import AnonymousUser
 
-        return bool(stream.user_passes_test(self.scope.get("user") or AnonymousUser()))
+        user = self.scope.get("user")
+        session = self.scope.get("session")
+        if not isinstance(user, UserLazyObject) or session is None:
+            return user or AnonymousUser()
+        stored = import_module(settings.SESSION_ENGINE).SessionStore(session.session_key)
+        request = SimpleNamespace(session=_SessionSnapshot(stored.items()))
+        return get_user(cast("HttpRequest", request))
 
     async def unsubscribe(self, group: object) -> None:
         """Count one unsubscribe of ``group``; leave it when none is left."""

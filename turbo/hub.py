@@ -50,9 +50,17 @@ class Subscriber(Protocol):
         """Queue ``frame`` (``size`` bytes in UTF-8) for the socket; never blocks."""
 
 
-def encode(group: str, html: str) -> str:
-    """The ``message`` frame carrying ``html`` for ``group`` (docs/protocol.rst)."""
-    return json.dumps({"type": "message", "stream": group, "html": html}, separators=(",", ":"))
+def encode(message: dict[str, Any]) -> str:
+    """The ``message`` frame carrying a broadcast's layer ``message`` (docs/protocol.rst).
+
+    With a history, it tells the broadcast's position and its stream's
+    previous one (:mod:`turbo.history`).
+    """
+    frame = {"type": "message", "stream": message["group"], "html": message["html"]}
+    if "position" in message:
+        frame["position"] = f"{message['epoch']}:{message['position']}"
+        frame["previous"] = f"{message['epoch']}:{message['previous']}"
+    return json.dumps(frame, separators=(",", ":"))
 
 
 _HUB_CHANNEL = re.compile(re.escape(CHANNEL_PREFIX) + r"\.")
@@ -164,7 +172,7 @@ class Hub:
         members = self.members.get(group)
         if not members:
             return  # the last socket left while the message was on its way
-        frame = encode(group, message["html"])
+        frame = encode(message)
         size = len(frame.encode())
         # A copy: a subscriber that falls too far behind closes, and leaves.
         for member in tuple(members):

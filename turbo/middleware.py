@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from channels.layers import get_channel_layer
 from django.utils.functional import cached_property
 
+from turbo import history
 from turbo.http import accepts_turbo_stream
 from turbo.refreshes import collect_request_refreshes, use_request_id
 
@@ -76,7 +78,10 @@ class TurboMiddleware:
     While a view runs, :func:`turbo.refreshes.current_request_id` gives the
     request's ``X-Turbo-Request-Id``, also in hooks that run when its
     transaction commits; and the refreshes it asks for are held, and sent
-    once each, when the view returns.
+    once each, when the view returns. Before a ``GET`` runs its view, it reads
+    the position of the stream history (:mod:`turbo.history`), which
+    ``{% turbo_subscribe %}`` renders: a broadcast committed while the view
+    queries is replayed to the page, wherever the tag sits.
     """
 
     sync_capable = True
@@ -96,14 +101,31 @@ class TurboMiddleware:
         if self.async_mode:
             return self.__acall__(request)
         details = request.turbo = TurboDetails(request)  # type: ignore[attr-defined]
-        with use_request_id(details.request_id), collect_request_refreshes() as refreshes:
+        position = history.page_position(get_channel_layer()) if _renders_page(request) else None
+        with (
+            use_request_id(details.request_id),
+            collect_request_refreshes() as refreshes,
+            history.page_rendered_from(position),
+        ):
             response = self.get_response(request)
         refreshes.send()
         return response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         details = request.turbo = TurboDetails(request)  # type: ignore[attr-defined]
-        with use_request_id(details.request_id), collect_request_refreshes() as refreshes:
+        position = None
+        if _renders_page(request):
+            position = await history.apage_position(get_channel_layer())
+        with (
+            use_request_id(details.request_id),
+            collect_request_refreshes() as refreshes,
+            history.page_rendered_from(position),
+        ):
             response: HttpResponseBase = await self.get_response(request)  # type: ignore[misc]
         await refreshes.asend()
         return response
+
+
+def _renders_page(request: HttpRequest) -> bool:
+    # Pages are fetched with GET; the history's position is read for them only.
+    return request.method in ("GET", "HEAD")

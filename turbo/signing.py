@@ -81,7 +81,9 @@ def loads(token: object, *, max_age: float | None = None) -> Stream:
         )
     except signing.SignatureExpired as error:
         raise ExpiredToken(f"The token has expired ({error}); reload the page.") from None
-    except signing.BadSignature:
+    # A lone surrogate (JSON can carry one, "\\ud800") fails the signature check
+    # as it is encoded to UTF-8: no token of ours holds one.
+    except (signing.BadSignature, UnicodeEncodeError):
         raise InvalidToken("The token's signature does not match: it was not made here.") from None
     name, args, kwargs = payload
     try:

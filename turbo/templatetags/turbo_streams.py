@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
+from channels.layers import get_channel_layer
 from django import template
 from django.db.models import Model, QuerySet
 from django.templatetags.static import static
 from django.urls import get_script_prefix
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 
-from turbo import conf, signing
+from turbo import conf, history, signing
 from turbo.fragments import check_refresh_options
 from turbo.registry import registry
 from turbo.streams import Stream, dom_id
@@ -80,18 +81,21 @@ def turbo_subscribe(*sources: object) -> SafeString:
     """Subscribe the page to each stream given: instances, streams or names.
 
     ``{% turbo_subscribe room %}`` renders one invisible element per stream,
-    carrying a signed token; the client script subscribes while it is in the
-    page. ``{% turbo_subscribe room request.user.notifications "chat:Lobby" %}``
+    carrying a signed token and, with a history, the position the page was
+    rendered at; the client script subscribes while it is in the page.
+    ``{% turbo_subscribe room request.user.notifications "chat:Lobby" %}``
     subscribes to three.
     """
     if not sources:
         raise template.TemplateSyntaxError("turbo_subscribe needs at least one stream.")
     url = get_script_prefix() + conf.websocket_path()
+    position = history.page_position(get_channel_layer())
+    attributes = format_html(' position="{}"', position) if position is not None else ""
     return format_html_join(
         "",
-        '<{0} url="{1}" stream="{2}" token="{3}"></{0}>',
+        '<{0} url="{1}" stream="{2}" token="{3}"{4}></{0}>',
         (
-            (ELEMENT, url, stream.group, signing.dumps(stream))
+            (ELEMENT, url, stream.group, signing.dumps(stream), attributes)
             for stream in map(resolve_stream, sources)
         ),
     )

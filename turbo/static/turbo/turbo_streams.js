@@ -68,9 +68,14 @@ class Connection {
   add(element, key, token) {
     let stream = this.#streams.get(key);
     if (!stream) {
-      stream = { key, token, sentToken: null, state: "idle", elements: new Set(), unsubscribeTimer: 0 };
+      stream = {
+        key, token, sentToken: null, state: "idle", elements: new Set(), unsubscribeTimer: 0,
+        position: null, // {epoch, sequence} of the last message applied, or of the page
+        held: [], // messages received while subscribing or missing one before them
+      };
       this.#streams.set(key, stream);
     }
+    advance(stream, parsePosition(element.getAttribute("position")));
     clearTimeout(stream.unsubscribeTimer);
     stream.elements.add(element);
     stream.token = token; // the newest token, for subscribing after a reconnect
@@ -175,6 +180,7 @@ class Connection {
     this.#socket = null;
     for (const stream of this.#streams.values()) {
       if (stream.state !== "rejected") stream.state = "idle";
+      stream.held = []; // subscribing again from the position replays them
       for (const element of stream.elements) element.removeAttribute("connected");
     }
     // A handshake the server refused (a failed origin check, say) closes
@@ -204,7 +210,9 @@ class Connection {
   #subscribe(stream) {
     stream.state = "pending";
     stream.sentToken = stream.token;
-    this.#send({ type: "subscribe", token: stream.token });
+    const frame = { type: "subscribe", token: stream.token };
+    if (stream.position) frame.position = formatPosition(stream.position);
+    this.#send(frame);
   }
 
   #send(frame) {
@@ -224,6 +232,11 @@ class Connection {
         if (!stream) return;
         stream.state = "subscribed";
         for (const element of stream.elements) element.toggleAttribute("connected", true);
+        return this.#caughtUp(stream, frame);
+      }
+      case "replayed": {
+        const stream = this.#streams.get(frame.stream);
+        if (stream?.state === "subscribed") this.#caughtUp(stream, frame);
         return;
       }
       case "rejected": {
@@ -234,11 +247,12 @@ class Connection {
       }
       case "message": {
         this.#acknowledge(data.length);
-        // Turbo applies every message of every stream source, so a message
-        // goes to one element of the stream however many the page holds.
-        const element = this.#streams.get(frame.stream)?.elements.values().next().value;
-        element?.dispatchEvent(new MessageEvent("message", { data: frame.html }));
-        return;
+        const stream = this.#streams.get(frame.stream);
+        if (!stream) return;
+        // Until the server has said what the stream missed, or while a
+        // message before this one is missing, hold it.
+        if (stream.state === "pending" || stream.held.length) return void stream.held.push(frame);
+        return this.#apply(stream, frame);
       }
       case "error":
         return console.warn(`turbo-channels: the server could not act on a frame (${frame.reason}): ${frame.message}`);
@@ -256,6 +270,47 @@ class Connection {
     }
   }
 
+  // The server's account of what the stream broadcast since its position:
+  // `missed`, or `refresh` when its history does not reach back that far.
+  #caughtUp(stream, { missed, refresh }) {
+    const held = stream.held;
+    stream.held = [];
+    if (refresh) {
+      stream.position = null; // the refreshed page brings its own
+      missedTooMuch(stream);
+    }
+    for (const frame of [...(missed || []), ...held]) this.#apply(stream, frame);
+  }
+
+  // Applies a message once and in order: one already applied is dropped, and
+  // one whose predecessor has not arrived (two servers published in the
+  // other order) waits while the server is asked for what is missing.
+  #apply(stream, frame) {
+    const position = parsePosition(frame.position);
+    const previous = parsePosition(frame.previous);
+    const applied = stream.position;
+    if (position && applied && position.epoch !== applied.epoch) {
+      // A new epoch: the history was lost (Redis restarted empty, or a server
+      // keeping it in memory restarted), and what came in between with it.
+      stream.position = null;
+      missedTooMuch(stream);
+    } else if (position && applied) {
+      if (position.sequence <= applied.sequence) return;
+      if (previous && previous.sequence > applied.sequence) {
+        stream.held.push(frame);
+        if (stream.held.length === 1) {
+          this.#send({ type: "replay", stream: stream.key, position: formatPosition(applied) });
+        }
+        return;
+      }
+    }
+    if (position) advance(stream, position, true);
+    // Turbo applies every message of every stream source, so a message
+    // goes to one element of the stream however many the page holds.
+    const element = stream.elements.values().next().value;
+    element?.dispatchEvent(new MessageEvent("message", { data: frame.html }));
+  }
+
   // The stream awaiting the answer to a subscribe with this token: answers
   // carry the token, not always the stream.
   #pending(token) {
@@ -264,6 +319,41 @@ class Connection {
     }
   }
 
+}
+
+// "<epoch>:<sequence>" ⇄ {epoch, sequence}; null for anything else.
+function parsePosition(text) {
+  const match = /^(.+):(\d+)$/.exec(text ?? "");
+  return match ? { epoch: match[1], sequence: Number(match[2]) } : null;
+}
+
+function formatPosition({ epoch, sequence }) {
+  return `${epoch}:${sequence}`;
+}
+
+// Moves the stream's position forward to `position` (never back, within an
+// epoch; a page from another epoch replaces it). `applied`: a message was
+// applied, which the elements' attribute records for Turbo's page cache.
+function advance(stream, position, applied = false) {
+  const current = stream.position;
+  if (!position) return;
+  if (current && current.epoch === position.epoch && current.sequence >= position.sequence) return;
+  stream.position = position;
+  if (applied) {
+    for (const element of stream.elements) element.setAttribute("position", formatPosition(position));
+  }
+}
+
+// The history could not say what the stream missed while the page was away:
+// refresh the page (morphing, keeping the scroll position), unless a
+// listener of turbo-channels:missed takes care of it.
+function missedTooMuch(stream) {
+  const elements = [...stream.elements];
+  if (!dispatchCancelable(elements, "turbo-channels:missed", { stream: stream.key }) && elements.length) {
+    window.Turbo.renderStreamMessage(
+      '<turbo-stream action="refresh" method="morph" scroll="preserve"></turbo-stream>',
+    );
+  }
 }
 
 function rejected(stream, { reason, message }) {
@@ -277,15 +367,17 @@ function rejected(stream, { reason, message }) {
     }));
   }
   if (reason !== "expired" || elements.length === 0) return;
-  // Dispatched on every element, even after one was cancelled.
-  const cancelled = elements
-    .map((element) => element.dispatchEvent(new CustomEvent("turbo-channels:expired", {
-      bubbles: true,
-      cancelable: true,
-      detail: { stream: stream.key },
-    })))
+  if (!dispatchCancelable(elements, "turbo-channels:expired", { stream: stream.key })) {
+    reloadForExpiredToken(stream.sentToken);
+  }
+}
+
+// Dispatches a cancelable, bubbling event on every element, even after one
+// cancelled it; whether one did.
+function dispatchCancelable(elements, name, detail) {
+  return elements
+    .map((element) => element.dispatchEvent(new CustomEvent(name, { bubbles: true, cancelable: true, detail })))
     .includes(false);
-  if (!cancelled) reloadForExpiredToken(stream.sentToken);
 }
 
 // The tokens held when this page last asked Turbo to reload: their expiries,
@@ -366,7 +458,7 @@ function websocketURL(url) {
 }
 
 class TurboChannelsStreamSource extends HTMLElement {
-  static observedAttributes = ["url", "stream", "token"];
+  static observedAttributes = ["url", "stream", "token", "position"];
 
   #connection = null;
   #stream = null; // set while the element is counted (and a Turbo stream source)
@@ -404,6 +496,10 @@ class TurboChannelsStreamSource extends HTMLElement {
   // A morphing page refresh changes the attributes of the elements it keeps:
   // count the element again under its new attributes.
   attributeChangedCallback(name, oldValue, newValue) {
+    // A page refreshed by morphing renders a later position: the stream
+    // need not replay what the page shows. (The client's own writes are
+    // positions it reached already.)
+    if (name === "position") return void (this.#stream && advance(this.#stream, parsePosition(newValue)));
     if (this.#stream && oldValue !== newValue) {
       this.disconnectedCallback();
       this.connectedCallback();
@@ -423,9 +519,20 @@ class TurboChannelsStreamSource extends HTMLElement {
   }
 }
 
+// Turbo's morph (a page refresh, or a stream action with method="morph")
+// writes the server's value into every field, the one being typed in
+// included. Keep that field as the user has it: focus, caret and text.
+function keepFieldBeingEdited(event) {
+  const field = event.target;
+  const editable = field instanceof HTMLInputElement || field instanceof HTMLTextAreaElement
+    || field instanceof HTMLSelectElement;
+  if (editable && field === document.activeElement) event.preventDefault();
+}
+
 // The module may be loaded twice (under two URLs); the first one wins.
 if (!customElements.get(ELEMENT_NAME)) {
   customElements.define(ELEMENT_NAME, TurboChannelsStreamSource);
+  document.addEventListener("turbo:before-morph-element", keepFieldBeingEdited);
   // Debugging hook: a snapshot of every connection, e.g.
   // [{url: "ws://…/ws/turbo/", state: "open", failures: 0,
   //   streams: {"turbo.5d0c…": {state: "subscribed", elements: 2}}}]
