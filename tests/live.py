@@ -32,6 +32,7 @@ import websockets
 from django.db import connection
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from types import TracebackType
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,6 +57,59 @@ def free_port() -> int:
             except OSError:
                 continue
             return port
+
+
+def wait_until_listening(
+    process: subprocess.Popen[bytes],
+    port: int,
+    timeout: float,
+    name: str,
+    output: Callable[[], str],
+) -> None:
+    """Return once ``port`` accepts connections; raise if ``process`` exits or is slow."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited:\n{output()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not listen:\n{output()}") from None
+            # Nothing announces readiness but the port itself.
+            time.sleep(0.05)
+        else:
+            return
+
+
+class RedisProcess:
+    """A Redis server of a test's own, to stop and start again; it persists nothing."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = tempfile.NamedTemporaryFile(prefix="turbo-redis-", suffix=".log")  # noqa: SIM115
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 10) -> None:
+        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+        self.process = subprocess.Popen(
+            [*command, "--save", "", "--appendonly", "no"],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_until_listening(self.process, self.port, timeout, "redis-server", self.output)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+    def output(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")
 
 
 class ServerProcess:
@@ -103,19 +157,7 @@ class ServerProcess:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.kind} exited:\n{self.output()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{self.kind} did not listen:\n{self.output()}") from None
-                # Nothing announces readiness but the port itself.
-                time.sleep(0.05)
-            else:
-                return
+        wait_until_listening(self.process, self.port, timeout, self.kind, self.output)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -91,6 +91,9 @@ if "TURBO_LIVE_TOKEN_MAX_AGE" in os.environ:
 if "TURBO_LIVE_ACK_TIMEOUT" in os.environ:
     TURBO_ACK_TIMEOUT = float(os.environ["TURBO_LIVE_ACK_TIMEOUT"])
 
+if "TURBO_LIVE_HISTORY_MAX_AGE" in os.environ:
+    TURBO_HISTORY_MAX_AGE = float(os.environ["TURBO_LIVE_HISTORY_MAX_AGE"])
+
 REDIS_URL = os.environ.get("TURBO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 # Background broadcasts (turbo.tasks) run at once, inside enqueue(), in the

@@ -121,6 +121,27 @@ async def test_broadcasts_made_while_the_server_was_down_appear_once_it_is_back(
     ]
 
 
+async def test_a_page_away_longer_than_the_history_refreshes_itself(page, start_server):
+    # The history forgets at once: what the page missed cannot be replayed.
+    server = await start_server(HISTORY_MAX_AGE="0.001")
+    room = await Room.objects.acreate(name="forgetful")
+    await page.add_init_script(
+        'document.addEventListener("turbo-channels:missed", () => { window.missed = true })'
+    )
+    await page.goto(f"{server.origin}/rooms/{room.pk}/")
+    await wait_for(page, CONNECTED)
+
+    await asyncio.to_thread(server.stop)
+    await wait_for(page, DISCONNECTED)
+    with override_settings(TURBO_HISTORY_MAX_AGE=0.001):
+        missed = await Message.objects.acreate(room=room, text="forgotten by the history")
+    await asyncio.to_thread(server.start)
+
+    # The page refreshes itself, and renders the message from the database.
+    await wait_for(page, f"#message-{missed.pk}")
+    assert await page.evaluate("window.missed") is True
+
+
 async def test_two_subscriptions_to_one_stream_apply_each_broadcast_once(page, start_server):
     server = await start_server()
     room = await Room.objects.acreate(name="twice")
