@@ -12,13 +12,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from channels.layers import get_channel_layer
 from django.contrib.staticfiles import finders
 from django.test import override_settings
 
 from tests.conftest import layer_config, new_page
 from tests.testapp.models import Board, Message, Room
 from tests.testapp.streams import UserStream
-from turbo import fragments, signing, suppress_broadcasts
+from turbo import fragments, history, signing, suppress_broadcasts
+from turbo.hub import MESSAGE_TYPE
 from turbo.templatetags.turbo_streams import CLIENT_SCRIPT, ELEMENT, TURBO_SCRIPT
 
 if TYPE_CHECKING:
@@ -140,6 +142,59 @@ async def test_a_page_away_longer_than_the_history_refreshes_itself(page, start_
     # The page refreshes itself, and renders the message from the database.
     await wait_for(page, f"#message-{missed.pk}")
     assert await page.evaluate("window.missed") is True
+
+
+async def test_messages_published_out_of_order_are_applied_in_order_and_once(page, start_server):
+    """TRAPS 17: two processes can publish in the other order than they recorded in."""
+    server = await start_server()
+    room = await Room.objects.acreate(name="ordered")
+    await page.goto(f"{server.origin}/rooms/{room.pk}/")
+    await wait_for(page, CONNECTED)
+    layer = get_channel_layer()
+    kept = history.for_layer(layer)
+    group = room.stream.group
+    # No ids: a message applied twice would show twice.
+    html = [
+        str(fragments.append(html=f'<li class="ordered">{n}</li>', id="messages"))
+        for n in ("first", "second")
+    ]
+    recorded = [await kept.record(group, text) for text in html]
+
+    for text, at in reversed(list(zip(html, recorded, strict=True))):
+        message = {"type": MESSAGE_TYPE, "group": group, "html": text}
+        message.update(epoch=at.epoch, position=at.sequence, previous=at.previous)
+        await layer.group_send(group, message)
+
+    await page.wait_for_function("document.querySelectorAll('li.ordered').length >= 2")
+    await room.stream.aappend(html='<li id="marker">marker</li>', id="messages")
+    await wait_for(page, "#marker")
+    assert await page.locator("li.ordered").all_text_contents() == ["first", "second"]
+    assert [frame["type"] for frame in page.sent].count("replay") == 1
+
+
+async def test_back_to_a_cached_page_applies_what_it_missed_once(page, start_server):
+    """TRAPS 10: Turbo restores a page from its cache, old positions included."""
+    server = await start_server()
+    room, elsewhere = [await Room.objects.acreate(name=name) for name in ("back", "away")]
+    await page.goto(f"{server.origin}/rooms/{room.pk}/")
+    await wait_for(page, CONNECTED)
+    # No ids: a message applied twice would show twice.
+    await room.stream.aappend(html='<li class="seen">before</li>', id="messages")
+    await wait_for(page, "li.seen")
+
+    await page.evaluate(f"Turbo.visit('/rooms/{elsewhere.pk}/')")
+    await wait_for(page, f"h1:text('{elsewhere.name}')")
+    # The room's stream is dropped a second after its element left the page.
+    await page.wait_for_function(
+        f"!window.TurboChannels.connections.some(c => '{room.stream.group}' in c.streams)"
+    )
+    await room.stream.aappend(html='<li class="seen">while away</li>', id="messages")
+    await page.go_back()  # a restoration visit: Turbo's cached snapshot
+
+    await page.wait_for_function("document.querySelectorAll('li.seen').length >= 2")
+    await room.stream.aappend(html='<li id="marker">marker</li>', id="messages")
+    await wait_for(page, "#marker")
+    assert await page.locator("li.seen").all_text_contents() == ["before", "while away"]
 
 
 async def test_two_subscriptions_to_one_stream_apply_each_broadcast_once(page, start_server):
