@@ -7,7 +7,7 @@ import os
 import socket
 import threading
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
 
 import pytest
@@ -40,16 +40,20 @@ LAYERS = {
 }
 
 
+def unavailable(message: str) -> NoReturn:
+    """Skip the test for want of ``message``'s service; fail it in CI."""
+    if REQUIRE_SERVICES:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def require_service(name: str, url: str) -> None:
     """Skip (fail in CI) unless ``url``'s host accepts TCP connections."""
     parts = urlsplit(url)
     try:
         socket.create_connection((parts.hostname, parts.port), timeout=2).close()
     except OSError as error:
-        message = f"{name} is not reachable at {parts.hostname}:{parts.port}: {error}"
-        if REQUIRE_SERVICES:
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(f"{name} is not reachable at {parts.hostname}:{parts.port}: {error}")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -298,10 +302,7 @@ async def chromium() -> AsyncIterator[Any]:
     refuses database access.
     """
     if not os.path.exists(CHROMIUM):
-        message = f"{CHROMIUM} is missing: apt-get install chromium"
-        if REQUIRE_SERVICES:
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(f"{CHROMIUM} is missing: apt-get install chromium")
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 from django.test import override_settings
 
-from tests.conftest import REQUIRE_SERVICES
+from tests.conftest import unavailable
 from tests.live import POSITION, TOKEN, LiveSocket, RedisProcess
 from tests.testapp.models import Message, Room
 from turbo.history import Position
@@ -25,10 +25,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def private_redis() -> Iterator[RedisProcess]:
     """A Redis server of the test's own, which the test stops and starts."""
     if shutil.which("redis-server") is None:
-        message = "redis-server is not installed"
-        if REQUIRE_SERVICES:
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable("redis-server is not installed: apt-get install redis-server")
     redis = RedisProcess()
     redis.start()
     yield redis

@@ -320,8 +320,8 @@ class TurboStreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             "missed": [
                 {
                     "html": entry.html,
-                    "position": f"{after.epoch}:{entry.sequence}",
-                    "previous": f"{after.epoch}:{entry.previous}",
+                    "position": str(Position(after.epoch, entry.sequence)),
+                    "previous": str(Position(after.epoch, entry.previous)),
                 }
                 for entry in entries
             ]

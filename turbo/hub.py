@@ -19,6 +19,8 @@ from time import monotonic
 from typing import TYPE_CHECKING, Any, Final, Protocol
 from weakref import WeakKeyDictionary
 
+from turbo.history import Position
+
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
@@ -58,8 +60,9 @@ def encode(message: dict[str, Any]) -> str:
     """
     frame = {"type": "message", "stream": message["group"], "html": message["html"]}
     if "position" in message:
-        frame["position"] = f"{message['epoch']}:{message['position']}"
-        frame["previous"] = f"{message['epoch']}:{message['previous']}"
+        epoch = message["epoch"]
+        frame["position"] = str(Position(epoch, message["position"]))
+        frame["previous"] = str(Position(epoch, message["previous"]))
     return json.dumps(frame, separators=(",", ":"))
 
 
