@@ -144,8 +144,20 @@ async def test_a_page_away_longer_than_the_history_refreshes_itself(page, start_
     assert await page.evaluate("window.missed") is True
 
 
-async def test_messages_published_out_of_order_are_applied_in_order_and_once(page, start_server):
-    """TRAPS 17: two processes can publish in the other order than they recorded in."""
+@pytest.mark.parametrize(
+    "published",
+    [
+        # TRAPS 17: two processes can publish in the other order than they recorded in.
+        pytest.param((1, 0), id="out-of-order"),
+        # TRAPS 7: the pub/sub layer delivers at most once; the first one is lost.
+        pytest.param((1,), id="first-lost"),
+    ],
+)
+async def test_messages_published_out_of_order_or_lost_are_applied_in_order_and_once(
+    page, start_server, published
+):
+    """The second message names the first as its stream's previous: the page holds
+    it, asks for a replay, and applies both in the order they were recorded in."""
     server = await start_server()
     room = await Room.objects.acreate(name="ordered")
     await page.goto(f"{server.origin}/rooms/{room.pk}/")
@@ -160,8 +172,9 @@ async def test_messages_published_out_of_order_are_applied_in_order_and_once(pag
     ]
     recorded = [await kept.record(group, text) for text in html]
 
-    for text, at in reversed(list(zip(html, recorded, strict=True))):
-        message = {"type": MESSAGE_TYPE, "group": group, "html": text}
+    for index in published:
+        at = recorded[index]
+        message = {"type": MESSAGE_TYPE, "group": group, "html": html[index]}
         message.update(epoch=at.epoch, position=at.sequence, previous=at.previous)
         await layer.group_send(group, message)
 

@@ -284,7 +284,8 @@ class Connection {
 
   // Applies a message once and in order: one already applied is dropped, and
   // one whose predecessor has not arrived (two servers published in the
-  // other order) waits while the server is asked for what is missing.
+  // other order, or the pub/sub layer lost it) waits while the server is
+  // asked for what is missing.
   #apply(stream, frame) {
     const position = parsePosition(frame.position);
     const previous = parsePosition(frame.previous);
