@@ -168,6 +168,12 @@ class ServerProcess:
                 self.process.kill()
                 self.process.wait()
 
+    def kill(self) -> None:
+        """Kill the server at once (SIGKILL), as the OOM killer or a crash would."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
     def close(self) -> None:
         """Stop the server for good and drop its log."""
         self.stop()
@@ -208,6 +214,68 @@ class ServerProcess:
         match = TOKEN.search(html)
         assert match, html
         return match.group(1)
+
+
+class Balancer:
+    """A TCP load balancer in front of server processes, as deployments have one.
+
+    Each connection goes to the first server, in order, that accepts it. While
+    :attr:`accepting` is clear, new connections wait before going anywhere.
+    """
+
+    def __init__(self, servers: list[ServerProcess]) -> None:
+        self.servers = servers
+        self.port = free_port()
+        self.accepting = asyncio.Event()
+        self.accepting.set()
+        self.listener: asyncio.Server | None = None
+        self.writers: set[asyncio.StreamWriter] = set()
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def __aenter__(self) -> Balancer:
+        self.listener = await asyncio.start_server(self.forward, "127.0.0.1", self.port)
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        assert self.listener is not None
+        self.listener.close()
+        for writer in self.writers:
+            writer.close()
+
+    async def forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.writers.add(writer)
+        try:
+            await self.accepting.wait()
+            for server in self.servers:
+                try:
+                    upstream = await asyncio.open_connection("127.0.0.1", server.port)
+                except OSError:
+                    continue
+                self.writers.add(upstream[1])
+                await asyncio.gather(pipe(reader, upstream[1]), pipe(upstream[0], writer))
+                return
+        finally:
+            writer.close()
+
+
+async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Copy ``reader`` to ``writer`` until either end closes; then close ``writer``."""
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except OSError:
+        pass  # a killed server resets its connections
+    finally:
+        writer.close()
 
 
 def environment(layer: dict[str, Any], *, debug: bool = False) -> dict[str, str]:

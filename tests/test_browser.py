@@ -17,6 +17,7 @@ from django.contrib.staticfiles import finders
 from django.test import override_settings
 
 from tests.conftest import layer_config, new_page
+from tests.live import Balancer
 from tests.testapp.models import Board, Message, Room
 from tests.testapp.streams import UserStream
 from turbo import fragments, history, signing, suppress_broadcasts
@@ -120,6 +121,35 @@ async def test_broadcasts_made_while_the_server_was_down_appear_once_it_is_back(
         "missed 0",
         "missed 1",
         "missed 2",
+    ]
+
+
+async def test_pages_of_a_killed_server_process_recover_on_another(page, start_server):
+    doomed, other = await start_server(), await start_server()
+    room = await Room.objects.acreate(name="failover")
+    async with Balancer([doomed, other]) as balancer:
+        await page.goto(f"{balancer.origin}/rooms/{room.pk}/")
+        await wait_for(page, CONNECTED)
+        before = await Message.objects.acreate(room=room, text="before")
+        await wait_for(page, f"#message-{before.pk}")
+
+        # Reconnects wait until the broadcasts are made: they must be replayed.
+        balancer.accepting.clear()
+        await asyncio.to_thread(doomed.kill)
+        await wait_for(page, DISCONNECTED)
+        missed = [await Message.objects.acreate(room=room, text=f"missed {n}") for n in range(3)]
+        balancer.accepting.set()
+
+        await wait_for(page, f"#message-{missed[-1].pk}")
+        after = await Message.objects.acreate(room=room, text="after")
+        await wait_for(page, f"#message-{after.pk}")
+        texts = await page.locator("#messages li").all_text_contents()
+    assert [text.rsplit(": ", 1)[-1] for text in texts] == [
+        "before",
+        "missed 0",
+        "missed 1",
+        "missed 2",
+        "after",
     ]
 
 
