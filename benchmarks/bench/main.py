@@ -20,7 +20,7 @@ from typing import Any
 
 from bench import report, savecost
 from bench.runner import Context, Limits, measure, shout
-from bench.scenarios import FULL, QUICK
+from bench.scenarios import FULL, LOAD, QUICK
 from bench.systems import DEFAULT, load, versions
 
 BENCHMARKS = Path(__file__).resolve().parent.parent
@@ -43,6 +43,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--no-savecost", action="store_true", help="skip the save-cost micro-benchmark"
     )
+    parser.add_argument(
+        "--fail-on-loss",
+        action="store_true",
+        help="exit with status 1 if any message is lost or any frame is wrong (a load test)",
+    )
     args = parser.parse_args(argv)
     args.systems = split(args.systems)
     args.servers = split(args.servers or ("daphne" if args.quick else "daphne,uvicorn"))
@@ -51,11 +56,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
         parser.error(f"unknown servers: {', '.join(sorted(unknown))}")
     args.n = [int(n) for n in split(args.n or ("10" if args.quick else "10,100,1000"))]
     preferred, other = (QUICK, FULL) if args.quick else (FULL, QUICK)
+    # A name in both configurations means the preferred one's scenario.
+    known = {**other, **LOAD, **preferred}
     names = split(args.scenarios) if args.scenarios else list(preferred)
-    missing = [name for name in names if name not in preferred and name not in other]
+    missing = [name for name in names if name not in known]
     if missing:
-        parser.error(f"unknown scenarios {missing}; known: {[*preferred, *other]}")
-    args.scenarios = [preferred.get(name) or other[name] for name in names]
+        parser.error(f"unknown scenarios {missing}; known: {list(known)}")
+    args.scenarios = [known[name] for name in names]
     return args
 
 
@@ -181,7 +188,8 @@ def main(argv: list[str]) -> int:
     }
     if "turbo" in args.systems and not args.no_savecost and not interrupted:
         results["savecost"] = savecost.run(args.quick, logs, f"bench.{run_id}")
-    problems.extend(findings(results))
+    found = findings(results)
+    problems.extend(found)
     report.print_report(results)
     report.write_json(results, out / "latest.json")
     (out / "table.md").write_text(report.markdown(results))
@@ -192,7 +200,8 @@ def main(argv: list[str]) -> int:
     failed = any(m["error"] for m in measurements) or any("error" in s for s in results["savecost"])
     if interrupted:
         return 130
-    return 1 if failed or errors or len(ready) < len(systems) else 0
+    lost = args.fail_on_loss and bool(found)
+    return 1 if failed or lost or errors or len(ready) < len(systems) else 0
 
 
 def findings(results: dict[str, Any]) -> list[str]:
