@@ -32,6 +32,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Pages replay what was broadcast while they rendered (docs/reliability.rst).
+    "turbo.middleware.TurboMiddleware",
 ]
 
 ROOT_URLCONF = "example_chat.urls"
