@@ -44,6 +44,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--no-savecost", action="store_true", help="skip the save-cost micro-benchmark"
     )
     parser.add_argument(
+        "--gc-threshold",
+        help="gc.set_threshold() arguments for every server process, e.g. 50000,20,100 "
+        "(default: Python's)",
+    )
+    parser.add_argument(
         "--fail-on-loss",
         action="store_true",
         help="exit with status 1 if any message is lost or any frame is wrong (a load test)",
@@ -158,7 +163,7 @@ def main(argv: list[str]) -> int:
     # Described before measuring: the git revision reported is the one measured,
     # even if the repository moves on during a long run.
     described = {s.name: describe(s) for s in ready}
-    context = Context(run_id, logs, args.scenarios, Limits())
+    context = Context(run_id, logs, args.scenarios, Limits(), args.gc_threshold)
     measurements: list[dict[str, Any]] = []
     interrupted = False
     try:
@@ -180,6 +185,7 @@ def main(argv: list[str]) -> int:
             "n": args.n,
             "scenarios": [dataclasses.asdict(s) for s in args.scenarios],
             "limits": dataclasses.asdict(context.limits),
+            "gc_threshold": args.gc_threshold,
         },
         "systems": described,
         "measurements": measurements,

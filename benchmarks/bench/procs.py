@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import dataclasses
 import os
 import random
 import signal
@@ -50,6 +51,23 @@ def free_port() -> int:
             except OSError:
                 continue
             return port
+
+
+#: Runs a server's console script (``<venv>/bin/daphne ...``, given after it)
+#: with the garbage collector's thresholds set from ``BENCH_GC_THRESHOLD``.
+GC_PRELUDE = (
+    "import gc, os, runpy, sys; "
+    "gc.set_threshold(*map(int, os.environ['BENCH_GC_THRESHOLD'].split(','))); "
+    "sys.argv.pop(0); "
+    "runpy.run_path(sys.argv[0], run_name='__main__')"
+)
+
+
+def with_gc_threshold(process: Process) -> Process:
+    """``process``, a console script of a virtualenv, run by that virtualenv's
+    python after :data:`GC_PRELUDE` (the same for every system and server)."""
+    python = str(Path(process.argv[0]).parent / "python")
+    return dataclasses.replace(process, argv=[python, "-c", GC_PRELUDE, *process.argv])
 
 
 def environment(process: Process, extra: dict[str, str]) -> dict[str, str]:

@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bench.clients import Clients, Recorder
-from bench.procs import Driver, Server, free_port, machine_busy_seconds, tail
+from bench.procs import (
+    Driver,
+    Server,
+    free_port,
+    machine_busy_seconds,
+    tail,
+    with_gc_threshold,
+)
 from bench.scenarios import percentile
 
 if TYPE_CHECKING:
@@ -54,6 +61,8 @@ class Context:
     logs: Path
     scenarios: list[Scenario]
     limits: Limits = field(default_factory=Limits)
+    #: ``gc.set_threshold`` arguments for every server process ("50000,20,100"), or None.
+    gc_threshold: str | None = None
 
 
 def shout(message: str) -> None:
@@ -75,13 +84,17 @@ async def measure(system: System, kind: str, n: int, context: Context) -> dict[s
     }
     extra_env = {"BENCH_REDIS_PREFIX": record["redis_prefix"]}
     port = free_port()
+    serving = system.server(kind, port)  # type: ignore[arg-type]
+    if context.gc_threshold:
+        serving = with_gc_threshold(serving)
+        extra_env["BENCH_GC_THRESHOLD"] = context.gc_threshold
     server: Server | None = None
     driver: Driver | None = None
     clients: Clients | None = None
     try:
         server = Server(
             f"{label} server",
-            system.server(kind, port),  # type: ignore[arg-type]
+            serving,
             extra_env,
             context.logs / f"{label}-server.log",
         )
