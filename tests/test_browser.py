@@ -79,6 +79,18 @@ async def wait_for(page: Any, selector: str) -> Any:
     return await page.wait_for_selector(selector, state="attached")
 
 
+async def save_and_see(page: Any, room: Room, text: str) -> Any:
+    """Save a message in ``room``; its element, once the page shows it."""
+    message = await Message.objects.acreate(room=room, text=text)
+    return await wait_for(page, f"#message-{message.pk}")
+
+
+async def message_texts(page: Any) -> list[str]:
+    """The texts of the messages the page shows, in order, without their authors."""
+    items = await page.locator("#messages li").all_text_contents()
+    return [item.rsplit(": ", 1)[-1] for item in items]
+
+
 async def test_a_save_elsewhere_updates_the_page_which_survives_a_server_restart(
     page, start_server
 ):
@@ -87,8 +99,7 @@ async def test_a_save_elsewhere_updates_the_page_which_survives_a_server_restart
     await page.goto(f"{server.origin}/rooms/{room.pk}/")
     await wait_for(page, CONNECTED)
 
-    first = await Message.objects.acreate(room=room, text="from elsewhere")
-    item = await wait_for(page, f"#message-{first.pk}")
+    item = await save_and_see(page, room, "from elsewhere")
     assert "from elsewhere" in await item.text_content()
 
     await asyncio.to_thread(server.stop)
@@ -96,8 +107,7 @@ async def test_a_save_elsewhere_updates_the_page_which_survives_a_server_restart
     await asyncio.to_thread(server.start)
     await wait_for(page, CONNECTED)
 
-    second = await Message.objects.acreate(room=room, text="after the restart")
-    item = await wait_for(page, f"#message-{second.pk}")
+    item = await save_and_see(page, room, "after the restart")
     assert "after the restart" in await item.text_content()
 
 
@@ -106,8 +116,7 @@ async def test_broadcasts_made_while_the_server_was_down_appear_once_it_is_back(
     room = await Room.objects.acreate(name="offline")
     await page.goto(f"{server.origin}/rooms/{room.pk}/")
     await wait_for(page, CONNECTED)
-    before = await Message.objects.acreate(room=room, text="before")
-    await wait_for(page, f"#message-{before.pk}")
+    await save_and_see(page, room, "before")
 
     await asyncio.to_thread(server.stop)
     await wait_for(page, DISCONNECTED)
@@ -115,8 +124,7 @@ async def test_broadcasts_made_while_the_server_was_down_appear_once_it_is_back(
     await asyncio.to_thread(server.start)
 
     await wait_for(page, f"#message-{missed[-1].pk}")
-    texts = await page.locator("#messages li").all_text_contents()
-    assert [text.rsplit(": ", 1)[-1] for text in texts] == [
+    assert await message_texts(page) == [
         "before",
         "missed 0",
         "missed 1",
@@ -130,8 +138,7 @@ async def test_pages_of_a_killed_server_process_recover_on_another(page, start_s
     async with Balancer([doomed, other]) as balancer:
         await page.goto(f"{balancer.origin}/rooms/{room.pk}/")
         await wait_for(page, CONNECTED)
-        before = await Message.objects.acreate(room=room, text="before")
-        await wait_for(page, f"#message-{before.pk}")
+        await save_and_see(page, room, "before")
 
         # Reconnects wait until the broadcasts are made: they must be replayed.
         balancer.accepting.clear()
@@ -141,10 +148,9 @@ async def test_pages_of_a_killed_server_process_recover_on_another(page, start_s
         balancer.accepting.set()
 
         await wait_for(page, f"#message-{missed[-1].pk}")
-        after = await Message.objects.acreate(room=room, text="after")
-        await wait_for(page, f"#message-{after.pk}")
-        texts = await page.locator("#messages li").all_text_contents()
-    assert [text.rsplit(": ", 1)[-1] for text in texts] == [
+        await save_and_see(page, room, "after")
+        texts = await message_texts(page)
+    assert texts == [
         "before",
         "missed 0",
         "missed 1",
@@ -274,8 +280,7 @@ async def test_an_expired_token_reloads_the_page_once(page, start_server):
     await wait_for(page, CONNECTED)  # after the client reloaded the page for a fresh token
     assert len(loads) == 2
     assert await page.evaluate("window.events") == {"turbo-channels:expired": 1}
-    message = await Message.objects.acreate(room=room, text="fresh")
-    await wait_for(page, f"#message-{message.pk}")
+    await save_and_see(page, room, "fresh")
 
 
 async def test_refused_handshakes_make_the_client_give_up_and_say_so(page, start_server):
