@@ -342,7 +342,14 @@ class LiveSocket:
         await self.connection.send(json.dumps(frame))
 
     async def receive(self, timeout: float = 10) -> dict[str, Any]:
-        return dict(json.loads(await asyncio.wait_for(self.connection.recv(), timeout)))
+        """The next frame, acknowledged as the browser's client does (every 16 K characters)."""
+        text = await asyncio.wait_for(self.connection.recv(), timeout)
+        self.received += 1
+        self.unacknowledged += len(text)
+        if self.unacknowledged >= ACK_INTERVAL_CHARS:
+            self.unacknowledged = 0
+            await self.send({"type": "ack", "messages": self.received})
+        return dict(json.loads(text))
 
     async def subscribe(self, token: str) -> str:
         """Subscribe with ``token``; the stream's key from the acknowledgement."""
@@ -352,13 +359,7 @@ class LiveSocket:
         return str(ack["stream"])
 
     async def receive_html(self) -> str:
-        """The next message's HTML, acknowledged as the browser's client does."""
-        text = await asyncio.wait_for(self.connection.recv(), 10)
-        frame = json.loads(text)
+        """The next frame's HTML: it must be a ``message``."""
+        frame = await self.receive()
         assert frame["type"] == "message", frame
-        self.received += 1
-        self.unacknowledged += len(text)
-        if self.unacknowledged >= ACK_INTERVAL_CHARS:
-            self.unacknowledged = 0
-            await self.send({"type": "ack", "messages": self.received})
         return str(frame["html"])

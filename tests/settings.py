@@ -83,7 +83,13 @@ if "TURBO_LIVE_DATABASE_NAME" in os.environ:
 
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 if "TURBO_LIVE_CHANNEL_LAYER" in os.environ:
-    CHANNEL_LAYERS = {"default": json.loads(os.environ["TURBO_LIVE_CHANNEL_LAYER"])}
+    live_layer = json.loads(os.environ["TURBO_LIVE_CHANNEL_LAYER"])
+    CHANNEL_LAYERS = {"default": live_layer} if live_layer else {}
+
+# Any other TURBO_* setting of a live test's server: TURBO_LIVE_TURBO_<NAME>, in JSON.
+for variable, value in os.environ.items():
+    if variable.startswith("TURBO_LIVE_TURBO_"):
+        globals()[variable.removeprefix("TURBO_LIVE_")] = json.loads(value)
 
 if "TURBO_LIVE_TOKEN_MAX_AGE" in os.environ:
     TURBO_TOKEN_MAX_AGE = float(os.environ["TURBO_LIVE_TOKEN_MAX_AGE"])

@@ -11,12 +11,14 @@ from turbo import conf
 
 def test_defaults():
     assert conf.websocket_path() == "ws/turbo/"
-    assert conf.token_max_age() is None
+    assert conf.token_max_age() == 24 * 60 * 60.0
     assert conf.max_frame_size() == 16384
     assert conf.max_subscriptions() == 100
     assert conf.frame_rate() == (20.0, 200)
     assert conf.max_unacked_bytes() == 4 * 1024 * 1024
     assert conf.ack_timeout() == 10.0
+    assert conf.replay_rate() == 1.0
+    assert conf.max_sockets_per_client() == 100
 
 
 @override_settings(
@@ -28,6 +30,8 @@ def test_defaults():
     TURBO_FRAME_BURST=10,
     TURBO_MAX_UNACKED_BYTES=200_000,
     TURBO_ACK_TIMEOUT=2,
+    TURBO_REPLAY_RATE=0.5,
+    TURBO_MAX_SOCKETS_PER_CLIENT=3,
 )
 def test_settings_override_the_defaults():
     assert conf.websocket_path() == "live/socket/"
@@ -37,6 +41,14 @@ def test_settings_override_the_defaults():
     assert conf.frame_rate() == (2.0, 10)
     assert conf.max_unacked_bytes() == 200_000
     assert conf.ack_timeout() == 2.0
+    assert conf.replay_rate() == 0.5
+    assert conf.max_sockets_per_client() == 3
+
+
+@override_settings(TURBO_TOKEN_MAX_AGE=None, TURBO_MAX_SOCKETS_PER_CLIENT=None)
+def test_none_lifts_a_limit():
+    assert conf.token_max_age() is None
+    assert conf.max_sockets_per_client() is None
 
 
 @pytest.mark.parametrize(
@@ -56,6 +68,9 @@ def test_settings_override_the_defaults():
         ("TURBO_MAX_UNACKED_BYTES", 100_000, conf.max_unacked_bytes),
         ("TURBO_MAX_UNACKED_BYTES", "1M", conf.max_unacked_bytes),
         ("TURBO_ACK_TIMEOUT", 0, conf.ack_timeout),
+        ("TURBO_REPLAY_RATE", -1, conf.replay_rate),
+        ("TURBO_MAX_SOCKETS_PER_CLIENT", 0, conf.max_sockets_per_client),
+        ("TURBO_MAX_SOCKETS_PER_CLIENT", 2.5, conf.max_sockets_per_client),
     ],
 )
 def test_a_bad_value_is_reported_by_name(name, value, read):

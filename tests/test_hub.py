@@ -156,7 +156,8 @@ async def test_a_client_too_far_behind_is_closed_and_no_other(connect):
     for received in range(1, 65):  # 256 KiB
         await stream.aupdate(text=text, id="x")
         assert text in await reading.receive_html(stream)
-        await reading.send({"type": "ack", "messages": received})
+        # Every frame counts: the subscribed frame, then the messages.
+        await reading.send({"type": "ack", "messages": 1 + received})
 
     messages = []
     while (output := await stalled.communicator.receive_output(3))["type"] == "websocket.send":
@@ -173,7 +174,7 @@ async def test_a_client_owing_an_ack_too_long_is_closed_at_the_next_message(conn
         socket = await connect()
     await socket.subscribe(stream)
     text = "x" * 40_000
-    clock = mock.patch("turbo.consumers.monotonic", return_value=1000.0)
+    clock = mock.patch("turbo.limits.monotonic", return_value=1000.0)
 
     with clock as now:
         for _ in range(2):  # 80 kB: an ack is owed from the second on
@@ -193,7 +194,7 @@ async def test_an_ack_restarts_the_timeout(connect):
     text = "x" * 40_000
 
     # The whole socket on this clock: its frame rate limit reads it too.
-    with mock.patch("turbo.consumers.monotonic", return_value=1000.0) as now:
+    with mock.patch("turbo.limits.monotonic", return_value=1000.0) as now:
         with override_settings(TURBO_ACK_TIMEOUT=10):
             socket = await connect()
         await socket.subscribe(stream)
@@ -201,7 +202,8 @@ async def test_an_ack_restarts_the_timeout(connect):
             await stream.aupdate(text=text, id="x")
             await socket.receive_html(stream)
         now.return_value = 1008.0
-        await socket.send({"type": "ack", "messages": 1})  # 80 kB still owed
+        # The subscribed frame and one message: 80 kB still owed.
+        await socket.send({"type": "ack", "messages": 2})
         await socket.send({"type": "unsubscribe", "stream": "turbo.none"})  # acks are silent
         assert (await socket.receive())["type"] == "unsubscribed"
         now.return_value = 1015.0  # owed for 15 s, but 7 s since the last ack
@@ -212,7 +214,7 @@ async def test_an_ack_restarts_the_timeout(connect):
 
 @pytest.mark.parametrize(
     "messages",
-    [-1, 2, 1.0, True, "1", None],
+    [-1, 3, 1.0, True, "1", None],
     ids=["negative", "more-than-sent", "float", "bool", "string", "missing"],
 )
 async def test_an_impossible_ack_is_an_error(connect, messages):
@@ -227,7 +229,7 @@ async def test_an_impossible_ack_is_an_error(connect, messages):
     frame = await socket.receive()
     assert frame["type"] == "error"
     assert frame["reason"] == "malformed"
-    assert "between 0 and 1" in frame["message"]
+    assert "between 0 and 2" in frame["message"]  # subscribed, and one message
 
 
 class BurstLayer:

@@ -124,8 +124,20 @@ def test_tokens_expire_after_the_max_age_setting(max_age):
     assert caught.value.reason == "expired"
 
 
-def test_tokens_do_not_expire_by_default():
+def test_tokens_expire_after_a_day_by_default():
+    assert signing.loads(minted_ago(86400 - 60)) == RoomStream.for_pk(7)
+    with pytest.raises(signing.ExpiredToken):
+        signing.loads(minted_ago(86400 + 60))
+
+
+@override_settings(TURBO_TOKEN_MAX_AGE=None)
+def test_tokens_need_not_expire():
     assert signing.loads(minted_ago(10 * 365 * 86400)) == RoomStream.for_pk(7)
+
+
+def test_a_token_is_never_longer_than_a_socket_accepts():
+    with pytest.raises(ValueError, match=r"would be \d+ characters long, over the 2048"):
+        signing.dumps(UserStream(os.urandom(2048).hex()))
 
 
 def test_max_age_can_be_given_per_call():

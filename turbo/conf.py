@@ -14,13 +14,15 @@ from django.core.exceptions import ImproperlyConfigured
 
 DEFAULTS: dict[str, Any] = {
     "TURBO_WEBSOCKET_PATH": "ws/turbo/",
-    "TURBO_TOKEN_MAX_AGE": None,
+    "TURBO_TOKEN_MAX_AGE": 24 * 60 * 60,
     "TURBO_MAX_FRAME_SIZE": 16 * 1024,
     "TURBO_MAX_SUBSCRIPTIONS": 100,
     "TURBO_FRAME_RATE": 20.0,
     "TURBO_FRAME_BURST": 200,
     "TURBO_MAX_UNACKED_BYTES": 4 * 1024 * 1024,
     "TURBO_ACK_TIMEOUT": 10.0,
+    "TURBO_REPLAY_RATE": 1.0,
+    "TURBO_MAX_SOCKETS_PER_CLIENT": 100,
     "TURBO_REFRESH_DEBOUNCE": 0.5,
     "TURBO_HISTORY": "auto",
     "TURBO_HISTORY_MAX_ENTRIES": 200,
@@ -58,7 +60,8 @@ def websocket_path() -> str:
 def token_max_age() -> float | None:
     """``TURBO_TOKEN_MAX_AGE``: seconds (or a ``timedelta``) a token stays valid.
 
-    Default ``None``: tokens never expire.
+    Default one day; ``None``: tokens never expire. A page that subscribes
+    with an expired token reloads itself for new ones.
     """
     value = _get("TURBO_TOKEN_MAX_AGE")
     if isinstance(value, timedelta):
@@ -76,7 +79,7 @@ def token_max_age() -> float | None:
 def max_frame_size() -> int:
     """``TURBO_MAX_FRAME_SIZE``: the longest frame a client may send, in characters.
 
-    Default 16384; a longer frame closes the socket with code 1009.
+    Default 16384; a longer frame, text or binary, closes the socket with code 4009.
     """
     return int(_positive("TURBO_MAX_FRAME_SIZE", int))
 
@@ -99,7 +102,7 @@ def frame_rate() -> tuple[float, int]:
 def max_unacked_bytes() -> int:
     """``TURBO_MAX_UNACKED_BYTES``: how far a client may fall behind, in bytes.
 
-    Default 4 MiB of messages sent to a socket and not yet acknowledged by its
+    Default 4 MiB of frames sent to a socket and not yet acknowledged by its
     client: beyond that the socket is closed with code 4408, however recently
     the client acknowledged. This bounds the memory a stalled client holds,
     and must exceed the largest burst of broadcasts a page should survive.
@@ -117,12 +120,36 @@ def max_unacked_bytes() -> int:
 def ack_timeout() -> float:
     """``TURBO_ACK_TIMEOUT``: seconds a client may owe an acknowledgement.
 
-    Default 10. A client owes one once more than 64 KiB of messages sent to
+    Default 10. A client owes one once more than 64 KiB of frames sent to
     it are unacknowledged; a client that owes one for longer is taken to
     have stopped reading, and its socket is closed with code 4408 at the
     next message for it.
     """
     return float(_positive("TURBO_ACK_TIMEOUT", float))
+
+
+def replay_rate() -> float:
+    """``TURBO_REPLAY_RATE``: history reads per second a socket may ask for.
+
+    Default 1. A subscribe with a ``position`` and a ``replay`` each read the
+    history; a socket may make :setting:`TURBO_MAX_SUBSCRIPTIONS` of them at
+    once (a reconnected page resubscribes all its streams), then this many per
+    second; beyond that it is closed with code 4429.
+    """
+    return float(_positive("TURBO_REPLAY_RATE", float))
+
+
+def max_sockets_per_client() -> int | None:
+    """``TURBO_MAX_SOCKETS_PER_CLIENT``: sockets one client address may hold per process.
+
+    Default 100; ``None``: no limit. A handshake beyond it is refused (HTTP
+    403). Behind a proxy, the ASGI server must read client addresses from the
+    proxy's headers, or every client shares the proxy's address.
+    """
+    value = _get("TURBO_MAX_SOCKETS_PER_CLIENT")
+    if value is None:
+        return None
+    return int(_positive("TURBO_MAX_SOCKETS_PER_CLIENT", int))
 
 
 def refresh_debounce() -> float:

@@ -28,8 +28,8 @@ from django.core.exceptions import ObjectDoesNotExist
 
 from turbo import conf, history, hub, signing
 from turbo.broadcast import note_consumer
-from turbo.conf import ACK_INTERVAL_BYTES
 from turbo.history import Position
+from turbo.limits import RECHECK_INTERVAL, AckWindow, SocketLimits, client_address, clients
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
@@ -40,14 +40,28 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("turbo")
 
-#: Close code for a frame longer than ``TURBO_MAX_FRAME_SIZE`` (RFC 6455's "message too big").
-CLOSE_FRAME_TOO_BIG: Final = 1009
-#: Close code for a socket sending frames faster than ``TURBO_FRAME_RATE`` allows.
+#: What ``subscribed`` or ``replayed`` says when the history cannot say what was missed.
+REFRESH: Final = {"refresh": True}
+
+# Close codes are 4000-4999, private to the application: ASGI servers let an
+# application send those (and 1000) only, autobahn's daphne refusing RFC
+# 6455's others with a traceback and closing with 1011 instead.
+
+#: Close code for a frame longer than ``TURBO_MAX_FRAME_SIZE`` (after RFC 6455's 1009).
+CLOSE_FRAME_TOO_BIG: Final = 4009
+#: Close code for a socket sending frames, or asking for replays, faster than allowed.
 CLOSE_RATE_LIMITED: Final = 4429
-#: Close code when the server has no channel layer to subscribe with.
-CLOSE_NO_CHANNEL_LAYER: Final = 1011
-#: Close code for a client that stopped acknowledging messages (``TURBO_ACK_TIMEOUT``).
+#: Close code for a client that stopped acknowledging frames (``TURBO_ACK_TIMEOUT``).
 CLOSE_TOO_SLOW: Final = 4408
+
+#: Characters of a client's input that an ``error`` frame quotes at most.
+QUOTED_INPUT: Final = 40
+
+
+def _quote(value: object) -> str:
+    """``repr(value)``, cut to :data:`QUOTED_INPUT` characters: never echo a whole frame."""
+    text = repr(value)
+    return text if len(text) <= QUOTED_INPUT else text[: QUOTED_INPUT - 1] + "…"
 
 
 # A writer started eagerly (Python 3.12+) runs until it would wait: a send
@@ -81,27 +95,6 @@ def frame_sender(send: Any) -> Any:
     return send
 
 
-class RateLimit:
-    """A token bucket: ``burst`` frames at once, then ``rate`` frames per second."""
-
-    __slots__ = ("burst", "rate", "tokens", "updated")
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate, self.burst = rate, burst
-        self.tokens = float(burst)
-        self.updated = monotonic()
-
-    def allow(self) -> bool:
-        """Take one frame's token; false when the bucket is empty."""
-        now = monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
-
-
 class _SessionSnapshot(dict[str, Any]):
     """A copy of a session's data, for :func:`django.contrib.auth.get_user` to read.
 
@@ -132,8 +125,9 @@ class TurboStreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     Broadcasts reach the socket through the process's :class:`turbo.hub.Hub`,
     not through a channel of the socket's own. Frames wait in an outbox
     written by a task of the socket's own, so a socket whose server blocks on
-    a full buffer holds up no other; and a client that stops reading is closed
-    with :data:`CLOSE_TOO_SLOW` (see :meth:`deliver`).
+    a full buffer holds up no other. Every frame queued counts against what
+    the client may leave unacknowledged (:class:`turbo.limits.AckWindow`): a
+    client that stops reading is closed with :data:`CLOSE_TOO_SLOW`.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -141,20 +135,17 @@ class TurboStreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         #: Subscribe counts of the socket's streams, by group.
         self.subscriptions: dict[str, int] = {}
         self.closing = False
-        self.rate_limit = RateLimit(*conf.frame_rate())
         self.hub: hub.Hub | None = None
-        # Lists, not deques: an idle socket's empty list costs a tenth as much.
+        #: The socket's rate limits, from :data:`turbo.limits.clients` once accepted.
+        self.limits: SocketLimits | None = None
+        self.address: str | None = None
+        # A list, not a deque: an idle socket's empty list costs a tenth as much.
         self.outbox: list[str] = []
         self.writer: asyncio.Task[None] | None = None
         self.closer: asyncio.Task[None] | None = None
-        self.max_unacked_bytes = conf.max_unacked_bytes()
-        self.ack_timeout = conf.ack_timeout()
-        #: Since when the client has owed an ack (``monotonic()``), if it does.
-        self.owing_since: float | None = None
-        #: Sizes of the messages sent and not yet acknowledged, oldest first.
-        self.unacked: list[int] = []
-        self.unacked_bytes = 0
-        self.acknowledged = 0
+        self.window = AckWindow()
+        #: Recent refusals of subscribes, by group: when, and the reason and message.
+        self.verdicts: dict[str, tuple[float, tuple[str, str]]] = {}
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         # Channels' own __call__ would give the socket a channel on the layer,
@@ -180,9 +171,16 @@ class TurboStreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         await handler(message)
 
     async def connect(self) -> None:
+        # Closing before accepting refuses the handshake (HTTP 403): cheap,
+        # and the same on every ASGI server.
         if self.channel_layer is None:
             logger.error("A turbo websocket was refused: no channel layer is configured.")
-            await self.close(CLOSE_NO_CHANNEL_LAYER)
+            await self.close()
+            return
+        self.address = client_address(self.scope)
+        self.limits = clients.open(self.address)
+        if self.limits is None:
+            await self.close()
             return
         note_consumer()
         self.hub = hub.attach(self.channel_layer)
@@ -194,22 +192,26 @@ class TurboStreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def release(self) -> None:
         """Leave every stream and drop what is still queued for the socket."""
         self.stop_writing()
+        if self.limits is not None:
+            clients.close(self.address, self.limits)
+            self.limits = None
         if self.hub is not None:
             attached, self.hub = self.hub, None
             subscriptions, self.subscriptions = self.subscriptions, {}
             await attached.detach(list(subscriptions), self)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.closing:
+        if self.closing or self.limits is None:
             return
-        if not self.rate_limit.allow():
+        if not self.limits.frames.allow():
             await self.close_with(CLOSE_RATE_LIMITED, "too many frames")
+            return
+        data = text_data if text_data is not None else bytes_data or b""
+        if len(data) > conf.max_frame_size():
+            await self.close_with(CLOSE_FRAME_TOO_BIG, f"a frame of {len(data)} characters")
             return
         if text_data is None:
             await self.send_error("binary", "Frames are JSON text; binary frames are not used.")
-            return
-        if len(text_data) > conf.max_frame_size():
-            await self.close_with(CLOSE_FRAME_TOO_BIG, "frame too big")
             return
         try:
             frame = json.loads(text_data)
@@ -232,8 +234,8 @@ class TurboStreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         else:
             await self.send_error(
                 "unknown-type",
-                f"Unknown frame type {kind!r}: expected 'subscribe', 'unsubscribe', 'ack' "
-                f"or 'replay'.",
+                f"Unknown frame type {_quote(kind)}: expected 'subscribe', 'unsubscribe', "
+                f"'ack' or 'replay'.",
             )
 
     async def subscribe(self, token: object, position: object = None) -> None:
@@ -241,10 +243,14 @@ class TurboStreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
         Given the ``position`` of the last message the page applied (or of its
         rendering), ``subscribed`` carries what the stream broadcast since,
-        from the history (:mod:`turbo.history`).
+        from the history (:mod:`turbo.history`). :meth:`check` says who may.
         """
-        if not isinstance(token, str):
-            await self.send_error("malformed", "A subscribe frame needs a 'token' string.")
+        if not isinstance(token, str) or len(token) > signing.MAX_TOKEN_LENGTH:
+            await self.send_error(
+                "malformed",
+                f"A subscribe frame needs a 'token' string of at most "
+                f"{signing.MAX_TOKEN_LENGTH} characters.",
+            )
             return
         try:
             stream = signing.loads(token)
@@ -257,17 +263,9 @@ class TurboStreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 token, "limit", f"This socket already holds {len(self.subscriptions)} streams."
             )
             return
-        try:
-            allowed = await database_sync_to_async(self.user_may_subscribe)(stream)
-        except ObjectDoesNotExist as error:
-            await self.reject(token, "not-found", f"{stream}: {error}")
-            return
-        except Exception:
-            logger.exception("Checking a subscription to %s failed", stream)
-            await self.reject(token, "error", "The server failed to check this subscription.")
-            return
-        if not allowed:
-            await self.reject(token, "forbidden", f"user_passes_test() refused {stream}.")
+        rejection = await self.check(stream)
+        if rejection is not None:
+            await self.reject(token, *rejection)
             return
         if self.hub is None:
             return  # the socket closed while the check ran
@@ -281,10 +279,41 @@ class TurboStreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         # Read after joining: a broadcast recorded meanwhile arrives twice, in
         # the history and live, and the client applies it once; one read
         # before joining could be missed by both.
-        answer = {"type": "subscribed", "token": token, "stream": group}
-        answer.update(await self.missed(group, position))
         self.subscriptions[group] = self.subscriptions.get(group, 0) + 1
-        await self.send_frame(answer)
+        missed = await self.missed(group, position)
+        if missed is None:
+            return
+        await self.send_frame({"type": "subscribed", "token": token, "stream": group, **missed})
+
+    async def check(self, stream: Stream) -> tuple[str, str] | None:
+        """Why the socket may not subscribe to ``stream`` (a reason and a message), if so.
+
+        A stream the socket holds is not checked again: it already receives
+        it. A refusal is repeated for :data:`turbo.limits.RECHECK_INTERVAL`
+        seconds without asking the database.
+        """
+        group, now = stream.group, monotonic()
+        if group in self.subscriptions:
+            return None
+        refused = self.verdicts.get(group)
+        if refused is not None and now - refused[0] < RECHECK_INTERVAL:
+            return refused[1]
+        try:
+            allowed = await database_sync_to_async(self.user_may_subscribe)(stream)
+        except ObjectDoesNotExist as error:
+            rejection = ("not-found", f"{stream}: {error}")
+        except Exception:
+            logger.exception("Checking a subscription to %s failed", stream)
+            return ("error", "The server failed to check this subscription.")
+        else:
+            if allowed:
+                return None
+            rejection = ("forbidden", f"user_passes_test() refused {stream}.")
+        self.verdicts.pop(group, None)
+        self.verdicts[group] = (now, rejection)
+        if len(self.verdicts) > conf.max_subscriptions():
+            del self.verdicts[next(iter(self.verdicts))]
+        return rejection
 
     async def replay(self, group: object, position: object) -> None:
         """Send what a subscribed stream broadcast after ``position``, as ``replayed``.
@@ -294,38 +323,49 @@ class TurboStreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if not isinstance(group, str) or group not in self.subscriptions:
             await self.send_error("malformed", "A replay frame needs a subscribed 'stream'.")
             return
-        answer = {"type": "replayed", "stream": group}
-        answer.update(await self.missed(group, position) or {"refresh": True})
-        await self.send_frame(answer)
+        missed = await self.missed(group, position)
+        if missed is not None:
+            await self.send_frame({"type": "replayed", "stream": group, **(missed or REFRESH)})
 
-    async def missed(self, group: str, position: object) -> dict[str, Any]:
+    async def missed(self, group: str, position: object) -> dict[str, Any] | None:
         """What ``subscribed`` says of the broadcasts after ``position``.
 
         ``{"missed": [...]}``, the messages in order, or ``{"refresh": True}``
-        when the history no longer reaches back to ``position``. Nothing
-        without a position or a history.
+        when the history no longer reaches back to ``position``, or when what
+        was missed is more than half of what the client may leave
+        unacknowledged (:setting:`TURBO_MAX_UNACKED_BYTES`). Nothing without a
+        position or a history. ``None`` when the socket asked for more history
+        than :setting:`TURBO_REPLAY_RATE` allows, and is closed.
         """
         after = Position.parse(position)
         kept = history.for_layer(self.channel_layer)
         if after is None or kept is None:
             return {}
+        assert self.limits is not None
+        if not self.limits.history_reads.allow():
+            await self.close_with(CLOSE_RATE_LIMITED, "too many history reads")
+            return None
         try:
             entries = await kept.since(group, after)
         except Exception:
             logger.exception("Reading the history of %s failed", group)
             entries = None
         if entries is None:
-            return {"refresh": True}
-        return {
-            "missed": [
+            return REFRESH
+        size = 0
+        missed = []
+        for entry in entries:
+            size += len(entry.html)
+            if size > self.window.max_bytes // 2:
+                return REFRESH
+            missed.append(
                 {
                     "html": entry.html,
                     "position": str(Position(after.epoch, entry.sequence)),
                     "previous": str(Position(after.epoch, entry.previous)),
                 }
-                for entry in entries
-            ]
-        }
+            )
+        return {"missed": missed}
 
     def user_may_subscribe(self, stream: Stream) -> bool:
         """Ask ``stream.user_passes_test()`` about the socket's user (sync: it may query)."""
@@ -365,49 +405,31 @@ class TurboStreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self.hub.leave(group, self)
         await self.send_frame({"type": "unsubscribed", "stream": group})
 
-    async def acknowledge(self, messages: object) -> None:
-        """Take the client's count of ``message`` frames received so far."""
-        if (
-            not isinstance(messages, int)
-            or isinstance(messages, bool)
-            or not 0 <= messages - self.acknowledged <= len(self.unacked)
-        ):
+    async def acknowledge(self, frames: object) -> None:
+        """Take the client's count of frames received so far."""
+        if not self.window.acknowledge(frames):
             await self.send_error(
                 "malformed",
-                "An ack frame needs 'messages': the number of message frames received, "
-                f"between {self.acknowledged} and {self.acknowledged + len(self.unacked)}.",
+                "An ack frame needs 'messages': the number of frames received, "
+                f"{self.window.expected}.",
             )
-            return
-        newly = messages - self.acknowledged
-        self.unacked_bytes -= sum(self.unacked[:newly])
-        del self.unacked[:newly]
-        self.acknowledged = messages
-        # Progress: the client owes the next ack from now, if it owes one.
-        self.owing_since = monotonic() if self.unacked_bytes > ACK_INTERVAL_BYTES else None
 
     def deliver(self, frame: str, size: int) -> None:
-        """Queue a ``message`` frame from the hub; close the socket if its client stalled.
+        """Queue a ``message`` frame from the hub."""
+        self.queue(frame, size)
 
-        A client owes an ack once more than 64 KiB of messages are
-        unacknowledged. It has stalled when it has owed one for
-        :setting:`TURBO_ACK_TIMEOUT` seconds, or when more than
-        :setting:`TURBO_MAX_UNACKED_BYTES` are unacknowledged.
+    def queue(self, frame: str, size: int) -> None:
+        """Queue ``frame`` (``size`` bytes in UTF-8); close the socket if its client stalled.
+
+        See :class:`turbo.limits.AckWindow` for when a client has stalled.
         """
         if self.closing:
             return
-        self.unacked.append(size)
-        self.unacked_bytes += size
-        if self.unacked_bytes > ACK_INTERVAL_BYTES:
-            now = monotonic()
-            if self.owing_since is None:
-                self.owing_since = now
-            elif now - self.owing_since > self.ack_timeout:
-                self.close_too_slow(f"has owed an ack for over {self.ack_timeout:g} s")
-                return
-            if self.unacked_bytes > self.max_unacked_bytes:
-                self.close_too_slow(f"is over {self.max_unacked_bytes} bytes behind")
-                return
-        self.post(frame)
+        stalled = self.window.send(size)
+        if stalled is not None:
+            self.close_too_slow(stalled)
+        else:
+            self.post(frame)
 
     def post(self, text: str) -> None:
         """Queue ``text`` for the socket, behind the frames already queued."""
@@ -445,7 +467,7 @@ class TurboStreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             "unacknowledged.",
             CLOSE_TOO_SLOW,
             why,
-            self.unacked_bytes,
+            self.window.total,
         )
         self.stop_writing()
         # The close itself may wait on the full buffer: never in the hub's time.
@@ -461,9 +483,11 @@ class TurboStreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         await self.send_frame({"type": "error", "reason": reason, "message": text})
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
-        self.post(json.dumps(frame, separators=(",", ":")))
+        # ASCII (json.dumps escapes the rest): as many bytes as characters.
+        text = json.dumps(frame, separators=(",", ":"))
+        self.queue(text, len(text))
 
     async def close_with(self, code: int, reason: str) -> None:
         self.closing = True
-        logger.info("Closing a turbo websocket (%d): %s", code, reason)
+        logger.warning("Closing a turbo websocket (%d): %s", code, reason)
         await self.close(code, reason)

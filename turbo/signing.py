@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 #: The salt of every subscription token.
 SALT: Final = "turbo.signing.subscription"
 
+#: The longest token :func:`dumps` makes and the consumer reads, in characters:
+#: what a ``rejected`` frame echoes stays this small.
+MAX_TOKEN_LENGTH: Final = 2048
+
 
 class TokenError(Exception):
     """A token that cannot be used; ``reason`` is the rejection sent to the client."""
@@ -56,7 +60,14 @@ def dumps(stream: Stream) -> str:
     :func:`loads` turns back into an equal stream.
     """
     args, kwargs = stream.identity()
-    return signing.dumps([stream.stream_name(), args, kwargs], salt=SALT, compress=True)
+    token = signing.dumps([stream.stream_name(), args, kwargs], salt=SALT, compress=True)
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise ValueError(
+            f"The token of {stream!r} would be {len(token)} characters long, over the "
+            f"{MAX_TOKEN_LENGTH} a socket accepts: give the stream a shorter identity "
+            f"(an id rather than the data it names)."
+        )
+    return token
 
 
 def loads(token: object, *, max_age: float | None = None) -> Stream:

@@ -138,23 +138,24 @@ class Channels(DjangoSystem):
 class Turbo(DjangoSystem):
     """django-turbo-streams, through its public API and its own websocket protocol.
 
-    The client acknowledges message frames (``{"type": "ack", "messages": n}``,
-    n counting every message frame of the socket) each time 32 KiB of them have
-    arrived since the last acknowledgement; the server requires one at least
-    every 64 KiB. Error frames are counted in ``protocol_errors``: a server that
-    does not know acknowledgements answers each with one.
+    The client acknowledges frames (``{"type": "ack", "messages": n}``, n
+    counting every frame of the socket, the ``subscribed`` one included) each
+    time 32 KiB of them have arrived since the last acknowledgement; the server
+    requires one at least every 64 KiB. Error frames are counted in
+    ``protocol_errors``: a server that does not know acknowledgements answers
+    each with one.
     """
 
     name = "turbo"
     description = "django-turbo-streams (this repository): ModelStream + turbo consumer"
     directory = SYSTEMS_DIR / "turbo"
-    #: Characters of message frames after which the client acknowledges.
+    #: Characters of frames after which the client acknowledges.
     ACK_EVERY = 32 * 1024
 
     def __init__(self) -> None:
         self.token = ""
         self.protocol_errors = 0
-        #: Per socket: [message frames received, characters since the last ack].
+        #: Per socket: [frames received, characters since the last ack].
         self.counts: weakref.WeakKeyDictionary[ClientConnection, list[int]] = (
             weakref.WeakKeyDictionary()
         )
@@ -174,8 +175,12 @@ class Turbo(DjangoSystem):
 
     async def subscribe(self, socket: ClientConnection) -> None:
         await socket.send(json.dumps({"type": "subscribe", "token": self.token}))
+        counts = self.counts[socket] = [0, 0]
         while True:
-            frame = json.loads(await socket.recv())
+            text = await socket.recv()
+            counts[0] += 1
+            counts[1] += len(text)
+            frame = json.loads(text)
             if frame.get("type") == "subscribed":
                 return
             if frame.get("type") in {"rejected", "error"}:
@@ -190,15 +195,13 @@ class Turbo(DjangoSystem):
         # Message frames are the hot path: spot them without parsing the JSON. The
         # HTML inside is a JSON string, where a quote is escaped, so this cannot
         # match inside it.
+        counts = self.counts[socket]
+        counts[0] += 1
+        counts[1] += len(frame)
+        if counts[1] >= self.ACK_EVERY:
+            counts[1] = 0
+            await socket.send(f'{{"type":"ack","messages":{counts[0]}}}')
         if '"type":"message"' in frame or '"type": "message"' in frame:
-            counts = self.counts.get(socket)
-            if counts is None:
-                counts = self.counts[socket] = [0, 0]
-            counts[0] += 1
-            counts[1] += len(frame)
-            if counts[1] >= self.ACK_EVERY:
-                counts[1] = 0
-                await socket.send(f'{{"type":"ack","messages":{counts[0]}}}')
             return deliveries(frame)
         if json.loads(frame).get("type") == "error":
             self.protocol_errors += 1

@@ -21,8 +21,8 @@ const MAX_FAILED_ATTEMPTS = 10;
 // An expired token reloads the page at most once in this long (per URL).
 const EXPIRED_RELOAD_INTERVAL = 10_000;
 // The server closes a socket whose client leaves too much unacknowledged, and
-// wants an ack at least every 64 KiB of messages: in UTF-8, a character of a
-// JavaScript string is at most 3 bytes.
+// wants an ack at least every 64 KiB of frames, whatever their type: in UTF-8,
+// a character of a JavaScript string is at most 3 bytes.
 const ACK_INTERVAL_CHARS = 16 * 1024;
 
 // Absolute websocket URL → Connection, while it holds streams.
@@ -52,7 +52,7 @@ class Connection {
   #retries = 0; // reconnects scheduled since the last socket that opened
   #failures = 0; // sockets in a row that closed without opening
   #failed = false; // gave up after MAX_FAILED_ATTEMPTS failures
-  #received = 0; // message frames received on the current socket
+  #received = 0; // frames received on the current socket
   #unackedChars = 0; // characters of those since the last ack
 
   constructor(url) {
@@ -220,6 +220,7 @@ class Connection {
   }
 
   #receive(data) {
+    this.#acknowledge(data.length);
     let frame;
     try {
       frame = JSON.parse(data);
@@ -246,7 +247,6 @@ class Connection {
         return rejected(stream, frame);
       }
       case "message": {
-        this.#acknowledge(data.length);
         const stream = this.#streams.get(frame.stream);
         if (!stream) return;
         // Until the server has said what the stream missed, or while a

@@ -47,3 +47,7 @@ CHANNEL_LAYERS = {
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
+
+# Every benchmark client connects from 127.0.0.1: lift the cap on sockets per
+# client address, which would otherwise refuse all but the first 100.
+TURBO_MAX_SOCKETS_PER_CLIENT = None
