@@ -11,6 +11,7 @@ from channels.layers import get_channel_layer
 from django.db import connections, transaction
 from django.template import TemplateDoesNotExist
 from django.test import override_settings
+from django.utils.safestring import mark_safe
 from redis.asyncio.connection import AbstractConnection
 
 import turbo
@@ -28,12 +29,12 @@ async def joined_channel(layer, stream):
 
 
 ALL_ACTIONS = [
-    ("append", {"html": "<li>x</li>", "id": "list"}),
-    ("prepend", {"html": "<li>x</li>", "id": "list"}),
-    ("replace", {"html": "<li>x</li>", "id": "item", "method": "morph"}),
+    ("append", {"html": mark_safe("<li>x</li>"), "id": "list"}),
+    ("prepend", {"html": mark_safe("<li>x</li>"), "id": "list"}),
+    ("replace", {"html": mark_safe("<li>x</li>"), "id": "item", "method": "morph"}),
     ("update", {"text": "3", "id": "count"}),
-    ("before", {"html": "<li>x</li>", "id": "item"}),
-    ("after", {"html": "<li>x</li>", "id": "item"}),
+    ("before", {"html": mark_safe("<li>x</li>"), "id": "item"}),
+    ("after", {"html": mark_safe("<li>x</li>"), "id": "item"}),
     ("remove", {"id": "item"}),
     ("refresh", {"method": "morph", "scroll": "preserve"}),
 ]

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 import subprocess
 import sys
 import uuid
@@ -418,3 +419,24 @@ def test_stream_methods_show_the_fragment_functions_parameters(name):
 
     assert list(inspect.signature(method).parameters) == ["template", "context", "options"]
     assert method.__name__ == name
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["append", "replace", "update", "append_later"])
+def test_broadcasts_refuse_a_plain_str_as_html_at_the_call(name):
+    stream = UserStream(1)
+    action = name.removesuffix("_later")
+
+    refused = pytest.raises(TypeError, match=re.escape(f"{action}() takes html= only as markup"))
+    with capture_broadcasts() as broadcasts, transaction.atomic(), refused:
+        getattr(stream, name)(html="<img src=x onerror=alert(1)>", id="x")
+
+    assert broadcasts == []
+
+
+async def test_async_broadcasts_refuse_a_plain_str_as_html():
+    refused = pytest.raises(TypeError, match=re.escape("update() takes html= only as markup"))
+    with capture_broadcasts() as broadcasts, refused:
+        await UserStream(1).aupdate(html="<b>user text</b>", id="x")
+
+    assert broadcasts == []
