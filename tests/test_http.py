@@ -125,6 +125,14 @@ def test_builder_renders_templates_with_the_request(monkeypatch):
     assert seen == [request, request]
 
 
+def test_a_response_goes_to_one_user_so_it_renders_with_their_request():
+    response = turbo_stream.replace(
+        "chat/csrf_form.html", id="form", request=RequestFactory().get("/")
+    )
+
+    assert 'name="csrfmiddlewaretoken"' in response.content.decode()
+
+
 def test_builder_checks_arguments_like_the_fragment_functions():
     with pytest.raises(TypeError, match=re.escape("exactly one of id= or selector=")):
         turbo_stream.append(text="a")

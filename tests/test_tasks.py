@@ -211,7 +211,7 @@ def test_arguments_are_checked_when_enqueued(queue):
 
     with pytest.raises(TypeError, match="exactly one of id= or selector="):
         stream.append_later(text="hi")
-    with pytest.raises(TypeError, match="takes no request="):
+    with pytest.raises(TypeError, match="takes no request=: a broadcast goes to every subscriber"):
         stream.append_later(text="hi", id="x", request=object())
     with pytest.raises(TypeError, match="takes html= only as markup marked safe"):
         stream.append_later(html="<b>user text</b>", id="x")

@@ -110,6 +110,7 @@ class Fragment:
         attributes: Mapping[str, str] | None = None,
         template: str | None = None,
         content: Callable[[], str] | None = None,
+        request: HttpRequest | None = None,
     ) -> None:
         self.action = action
         self.target = target
@@ -118,6 +119,9 @@ class Fragment:
         #: The template name the content comes from, for error messages.
         self.template = template
         self._render_content = content
+        #: The request the content renders with, if any: a response's, since a
+        #: broadcast refuses a fragment that has one.
+        self.request = request
 
     @cached_property
     def content(self) -> str:
@@ -285,8 +289,11 @@ def fragment(
     selector matches (``targets``). Content comes from exactly one of a template
     (name and context, rendered lazily), ``text=`` (escaped) or ``html=``
     (markup marked safe, inserted as is; a plain ``str`` raises
-    :exc:`TypeError`, see :func:`trusted_html`). ``remove`` takes no content. ``attributes=``
-    adds attributes of your own (values are escaped). Example::
+    :exc:`TypeError`, see :func:`trusted_html`). ``remove`` takes no content.
+    ``attributes=`` adds attributes of your own (values are escaped).
+    ``request=`` renders the template with that request (context processors,
+    ``{% csrf_token %}``): for a response, which goes to one user; a broadcast
+    refuses such a fragment. Example::
 
         fragment("append", "chat/message.html", {"message": m}, id="messages")
 
@@ -316,7 +323,9 @@ def fragment(
     if action == "remove" and not no_content:
         raise TypeError("remove() takes no content: pass only id= or selector=.")
     if action == "remove" or (custom and no_content):
-        return Fragment(action, target=id, targets=selector, attributes=all_attributes)
+        return Fragment(
+            action, target=id, targets=selector, attributes=all_attributes, request=request
+        )
     return Fragment(
         action,
         target=id,
@@ -324,6 +333,7 @@ def fragment(
         attributes=all_attributes,
         template=template if isinstance(template, str) else None,
         content=_content(action, template, context, text, html, request),
+        request=request,
     )
 
 

@@ -180,11 +180,7 @@ def _arguments(
     request: object = None,
     **options: Any,
 ) -> tuple[fragments.TemplateName | None, Mapping[str, Any] | None, dict[str, Any]]:
-    if request is not None:
-        raise TypeError(
-            f"{name}() takes no request=: the request does not travel to the task. "
-            f"Put what the template needs from it in the context."
-        )
+    broadcast.check_no_request(name, request)
     return template, context, options
 
 
