@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import threading
 import time
 
@@ -10,7 +11,8 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.db import connections, transaction
 from django.template import TemplateDoesNotExist
-from django.test import override_settings
+from django.test import RequestFactory, override_settings
+from django.utils.safestring import mark_safe
 from redis.asyncio.connection import AbstractConnection
 
 import turbo
@@ -28,12 +30,12 @@ async def joined_channel(layer, stream):
 
 
 ALL_ACTIONS = [
-    ("append", {"html": "<li>x</li>", "id": "list"}),
-    ("prepend", {"html": "<li>x</li>", "id": "list"}),
-    ("replace", {"html": "<li>x</li>", "id": "item", "method": "morph"}),
+    ("append", {"html": mark_safe("<li>x</li>"), "id": "list"}),
+    ("prepend", {"html": mark_safe("<li>x</li>"), "id": "list"}),
+    ("replace", {"html": mark_safe("<li>x</li>"), "id": "item", "method": "morph"}),
     ("update", {"text": "3", "id": "count"}),
-    ("before", {"html": "<li>x</li>", "id": "item"}),
-    ("after", {"html": "<li>x</li>", "id": "item"}),
+    ("before", {"html": mark_safe("<li>x</li>"), "id": "item"}),
+    ("after", {"html": mark_safe("<li>x</li>"), "id": "item"}),
     ("remove", {"id": "item"}),
     ("refresh", {"method": "morph", "scroll": "preserve"}),
 ]
@@ -191,6 +193,43 @@ def test_missing_channel_layer_is_logged(caplog):
         RoomStream.for_pk(1).remove(id="x")
     [record] = [r for r in caplog.records if r.name == "turbo"]
     assert "set CHANNEL_LAYERS" in str(record.exc_info[1])
+
+
+def leaky_fragment():
+    """A fragment rendered with a request: its content holds that request's CSRF token."""
+    return fragments.replace("chat/csrf_form.html", id="form", request=RequestFactory().get("/"))
+
+
+@pytest.mark.django_db
+def test_a_broadcast_refuses_a_fragment_rendered_with_a_request(subscribe):
+    stream = UserStream(1)
+    page = subscribe(stream)
+    leaky = leaky_fragment()
+    assert "csrfmiddlewaretoken" in leaky.content  # what every subscriber would get
+
+    for block in (transaction.atomic, turbo.suppress_broadcasts):
+        refused = pytest.raises(TypeError, match=re.escape("replace() takes no request="))
+        # At the call, not when a commit sends it, and even where it sends nothing.
+        with refused as caught, block():
+            turbo.broadcast.broadcast(stream, [leaky], name="replace")
+        message = str(caught.value)
+        assert "Pass what the template needs in the context" in message
+        assert "broadcast a refresh (stream.refresh())" in message
+
+    page.assert_nothing_received()
+
+
+async def test_an_async_broadcast_refuses_a_fragment_rendered_with_a_request(channel_layer):
+    stream = UserStream(2)
+    channel = await joined_channel(channel_layer, stream)
+    leaky = await sync_to_async(leaky_fragment)()
+
+    with pytest.raises(TypeError, match=re.escape("aupdate() takes no request=")):
+        await turbo.broadcast.abroadcast(stream, [leaky], name="aupdate")
+
+    await channel_layer.send(channel, {"type": "test.marker"})
+    assert await channel_layer.receive(channel) == {"type": "test.marker"}
+    await channel_layer.flush()
 
 
 def test_suppressed_broadcasts_send_nothing(subscribe):

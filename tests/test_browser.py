@@ -15,6 +15,7 @@ import pytest
 from channels.layers import get_channel_layer
 from django.contrib.staticfiles import finders
 from django.test import override_settings
+from django.utils.safestring import mark_safe
 
 from tests.conftest import layer_config, new_page
 from tests.live import Balancer
@@ -203,7 +204,7 @@ async def test_messages_published_out_of_order_or_lost_are_applied_in_order_and_
     group = room.stream.group
     # No ids: a message applied twice would show twice.
     html = [
-        str(fragments.append(html=f'<li class="ordered">{n}</li>', id="messages"))
+        str(fragments.append(html=mark_safe(f'<li class="ordered">{n}</li>'), id="messages"))
         for n in ("first", "second")
     ]
     recorded = [await kept.record(group, text) for text in html]
@@ -215,7 +216,7 @@ async def test_messages_published_out_of_order_or_lost_are_applied_in_order_and_
         await layer.group_send(group, message)
 
     await page.wait_for_function("document.querySelectorAll('li.ordered').length >= 2")
-    await room.stream.aappend(html='<li id="marker">marker</li>', id="messages")
+    await room.stream.aappend(html=mark_safe('<li id="marker">marker</li>'), id="messages")
     await wait_for(page, "#marker")
     assert await page.locator("li.ordered").all_text_contents() == ["first", "second"]
     assert [frame["type"] for frame in page.sent].count("replay") == 1
@@ -228,7 +229,7 @@ async def test_back_to_a_cached_page_applies_what_it_missed_once(page, start_ser
     await page.goto(f"{server.origin}/rooms/{room.pk}/")
     await wait_for(page, CONNECTED)
     # No ids: a message applied twice would show twice.
-    await room.stream.aappend(html='<li class="seen">before</li>', id="messages")
+    await room.stream.aappend(html=mark_safe('<li class="seen">before</li>'), id="messages")
     await wait_for(page, "li.seen")
 
     await page.evaluate(f"Turbo.visit('/rooms/{elsewhere.pk}/')")
@@ -237,11 +238,11 @@ async def test_back_to_a_cached_page_applies_what_it_missed_once(page, start_ser
     await page.wait_for_function(
         f"!window.TurboChannels.connections.some(c => '{room.stream.group}' in c.streams)"
     )
-    await room.stream.aappend(html='<li class="seen">while away</li>', id="messages")
+    await room.stream.aappend(html=mark_safe('<li class="seen">while away</li>'), id="messages")
     await page.go_back()  # a restoration visit: Turbo's cached snapshot
 
     await page.wait_for_function("document.querySelectorAll('li.seen').length >= 2")
-    await room.stream.aappend(html='<li id="marker">marker</li>', id="messages")
+    await room.stream.aappend(html=mark_safe('<li id="marker">marker</li>'), id="messages")
     await wait_for(page, "#marker")
     assert await page.locator("li.seen").all_text_contents() == ["before", "while away"]
 
@@ -255,8 +256,8 @@ async def test_two_subscriptions_to_one_stream_apply_each_broadcast_once(page, s
 
     # An append without an id: Turbo would apply a duplicate as a second item.
     await room.stream.abroadcast(
-        fragments.append(html='<li class="ping">ping</li>', id="messages"),
-        fragments.append(html='<li id="marker">marker</li>', id="messages"),
+        fragments.append(html=mark_safe('<li class="ping">ping</li>'), id="messages"),
+        fragments.append(html=mark_safe('<li id="marker">marker</li>'), id="messages"),
     )
     await wait_for(page, "#marker")
 
@@ -439,7 +440,9 @@ async def test_a_refresh_morphs_other_tabs_keeping_typed_text_and_spares_the_tab
     assert await watching.input_value("#draft") == "half-typed"
     # The renaming tab applied its own response; a marker sent after the
     # refresh shows it has handled the refresh, and did not visit for it.
-    await board.stream.abroadcast(fragments.append(html='<i id="marker"></i>', id="name"))
+    await board.stream.abroadcast(
+        fragments.append(html=mark_safe('<i id="marker"></i>'), id="name")
+    )
     await wait_for(renaming, "#marker")
     assert await renaming.text_content("#name") == "After"
     assert await renaming.evaluate("window.visits") == 0

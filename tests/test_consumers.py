@@ -16,6 +16,7 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.contrib.sessions.models import Session
 from django.test import Client, override_settings
+from django.utils.safestring import mark_safe
 
 import turbo.broadcast
 from tests.conftest import Socket, log_in, session_cookie
@@ -40,7 +41,7 @@ async def test_a_subscriber_receives_broadcasts(connect):
     token = signing.dumps(stream)
 
     ack = await socket.subscribe(stream, token)
-    await stream.aappend(html="<li>hello</li>", id="messages")
+    await stream.aappend(html=mark_safe("<li>hello</li>"), id="messages")
 
     assert ack == {"type": "subscribed", "token": token, "stream": stream.group}
     assert await socket.receive_html(stream) == (

@@ -5,6 +5,9 @@ import re
 import django
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.template.loader import render_to_string
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from tests.testapp.streams import UserStream
 from turbo import fragments
@@ -13,7 +16,7 @@ from turbo.fragments import Fragment
 
 @pytest.mark.parametrize("action", ["append", "prepend", "replace", "update", "before", "after"])
 def test_content_actions_exact_markup(action):
-    fragment = getattr(fragments, action)(html="<li>hi</li>", id="messages")
+    fragment = getattr(fragments, action)(html=mark_safe("<li>hi</li>"), id="messages")
     assert str(fragment) == (
         f'<turbo-stream action="{action}" target="messages">'
         "<template><li>hi</li></template></turbo-stream>"
@@ -37,7 +40,7 @@ def test_selector_gives_targets():
 
 @pytest.mark.parametrize("action", ["replace", "update"])
 def test_morph_method(action):
-    fragment = getattr(fragments, action)(html="<p>x</p>", id="card", method="morph")
+    fragment = getattr(fragments, action)(html=mark_safe("<p>x</p>"), id="card", method="morph")
     assert str(fragment) == (
         f'<turbo-stream action="{action}" target="card" method="morph">'
         "<template><p>x</p></template></turbo-stream>"
@@ -52,11 +55,57 @@ def test_refresh_markup():
     )
 
 
-def test_text_is_escaped_html_is_trusted():
+def test_text_is_escaped_html_marked_safe_is_trusted():
     assert fragments.append(text="<script>&'\"", id="x").content == (
         "&lt;script&gt;&amp;&#x27;&quot;"
     )
-    assert fragments.append(html="<b>bold</b>", id="x").content == "<b>bold</b>"
+    assert fragments.append(html=mark_safe("<b>bold</b>"), id="x").content == "<b>bold</b>"
+
+
+class NotMarkup(str):
+    """A ``str`` subclass that does not say it is safe."""
+
+
+CONTENT_BUILDERS = [
+    fragments.append,
+    fragments.prepend,
+    fragments.replace,
+    fragments.update,
+    fragments.before,
+    fragments.after,
+]
+
+
+@pytest.mark.parametrize("build", CONTENT_BUILDERS, ids=lambda build: build.__name__)
+@pytest.mark.parametrize("html", ["<img src=x onerror=alert(1)>", NotMarkup("<b>")], ids=repr)
+def test_html_refuses_a_plain_str(build, html):
+    with pytest.raises(TypeError) as refused:
+        build(html=html, id="x")
+
+    assert f"{build.__name__}() takes html= only as markup marked safe" in str(refused.value)
+    for remedy in ("format_html()", "mark_safe()", "text="):
+        assert remedy in str(refused.value)
+
+
+def test_a_custom_action_refuses_a_plain_str_as_html_too(custom_actions):
+    fragments.register_action("set_title")
+
+    with pytest.raises(TypeError, match=r"set_title\(\) takes html= only as markup"):
+        fragments.fragment("set_title", html="<b>3</b>")
+
+
+@pytest.mark.parametrize(
+    ("html", "content"),
+    [
+        (mark_safe("<b>x</b>"), "<b>x</b>"),
+        (format_html("<b>{}</b>", "<script>"), "<b>&lt;script&gt;</b>"),
+        (render_to_string("chat/count.html", {"room": {"messages": {"count": 2}}}), "2 messages"),
+        (fragments.remove(id="y"), '<turbo-stream action="remove" target="y"></turbo-stream>'),
+    ],
+    ids=["mark_safe", "format_html", "rendered-template", "fragment"],
+)
+def test_html_takes_what_is_marked_safe(html, content):
+    assert fragments.update(html=html, id="x").content.strip() == content
 
 
 def test_attribute_values_are_escaped():
@@ -161,7 +210,7 @@ def test_registered_custom_action_markup(custom_actions):
     assert str(fragments.fragment("log-2", attributes={"message": 'a"b', "data-x": "1"})) == (
         '<turbo-stream action="log-2" message="a&quot;b" data-x="1"></turbo-stream>'
     )
-    assert str(fragments.fragment("log-2", selector=".a", html="<b>")) == (
+    assert str(fragments.fragment("log-2", selector=".a", html=mark_safe("<b>"))) == (
         '<turbo-stream action="log-2" targets=".a"><template><b></template></turbo-stream>'
     )
     fragment = fragments.fragment(

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import Socket
+from tests.strategies import json_strings, json_values, malformed_payloads, payloads, sign
 from tests.testapp.streams import FaultyStream, LobbyStream, PrivateStream, UserStream
 from turbo import consumers, signing
 
@@ -28,20 +29,9 @@ CLOSE_CODES = {value for name, value in vars(consumers).items() if name.startswi
 REJECTIONS = {"invalid", "expired", "not-found", "forbidden", "limit", "error"}
 ERRORS = {"malformed", "unknown-type", "binary"}
 
-# JSON may escape lone surrogates, which no UTF-8 frame can carry as such (and
-# which text() never draws).
-json_strings = st.lists(st.characters() | st.characters(categories=["Cs"]), max_size=20).map(
-    "".join
-)
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | json_strings,
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(json_strings, children, max_size=4)
-    ),
-    max_leaves=12,
-)
-tokens = st.sampled_from(STREAMS).map(signing.dumps)
-#: Genuine tokens with a character or more cut out or slipped in.
+#: Tokens signed here: of streams, and of payloads near or far from a stream's identity.
+tokens = st.sampled_from(STREAMS).map(signing.dumps) | payloads.map(sign)
+#: Tokens with a character or more cut out or slipped in.
 altered_tokens = st.builds(
     lambda token, at, cut, junk: token[:at] + junk + token[at + cut :],
     tokens,
@@ -161,3 +151,39 @@ async def test_arbitrary_frames_never_fail_the_consumer_nor_disturb_another_sock
     finally:
         for socket in (bystander, fuzzed):
             await hang_up(socket)
+
+
+async def answer(socket: Socket, frame: dict[str, Any]) -> dict[str, Any]:
+    """The consumer's answer to ``frame``; it must be a frame, not a close."""
+    await socket.send(frame)
+    output = await next_output(socket)
+    assert output["type"] == "websocket.send", output
+    return dict(json.loads(output["text"]))
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+@given(malformed_payloads)
+async def test_a_genuine_token_of_a_malformed_payload_is_invalid_and_the_socket_stays_open(
+    payload: Any,
+) -> None:
+    socket = Socket()
+    try:
+        assert (await socket.communicator.connect())[0]
+        token = sign(payload)
+
+        rejected = await answer(socket, {"type": "subscribe", "token": token})
+        assert rejected == {
+            "type": "rejected",
+            "token": token,
+            "reason": "invalid",
+            "message": rejected["message"],
+        }
+        subscribed = await answer(socket, {"type": "subscribe", "token": signing.dumps(HELD)})
+        assert subscribed["type"] == "subscribed"
+    finally:
+        await hang_up(socket)

@@ -6,6 +6,7 @@ import re
 import pytest
 from django.http import HttpResponseRedirect
 from django.test import RequestFactory
+from django.utils.safestring import mark_safe
 
 from turbo import TurboStreamResponse, accepts_turbo_stream, fragments
 from turbo.http import HttpResponseSeeOther, see_other, turbo_stream
@@ -52,8 +53,8 @@ def test_accepts_turbo_stream(accept, expected):
 
 ACTION_CALLS = [
     ("append", ("chat/count.html", {"room": {"messages": {"count": 2}}}), {"id": "list"}),
-    ("prepend", (), {"html": "<li>x</li>", "selector": ".lists"}),
-    ("replace", (), {"html": "<p>x</p>", "id": "card", "method": "morph"}),
+    ("prepend", (), {"html": mark_safe("<li>x</li>"), "selector": ".lists"}),
+    ("replace", (), {"html": mark_safe("<p>x</p>"), "id": "card", "method": "morph"}),
     ("update", (), {"text": "<3>", "id": "count"}),
     ("remove", (), {"id": "item"}),
     ("before", (), {"text": "x", "id": "item"}),
@@ -124,11 +125,26 @@ def test_builder_renders_templates_with_the_request(monkeypatch):
     assert seen == [request, request]
 
 
+def test_a_response_goes_to_one_user_so_it_renders_with_their_request():
+    response = turbo_stream.replace(
+        "chat/csrf_form.html", id="form", request=RequestFactory().get("/")
+    )
+
+    assert 'name="csrfmiddlewaretoken"' in response.content.decode()
+
+
 def test_builder_checks_arguments_like_the_fragment_functions():
     with pytest.raises(TypeError, match=re.escape("exactly one of id= or selector=")):
         turbo_stream.append(text="a")
     with pytest.raises(ValueError, match="only replace and update"):
         turbo_stream.remove(id="a").append(text="a", id="x", method="morph")
+
+
+def test_responses_refuse_a_plain_str_as_html():
+    with pytest.raises(TypeError, match=re.escape("append() takes html= only as markup")):
+        turbo_stream.append(html="<b>user text</b>", id="x")
+    with pytest.raises(TypeError, match=re.escape("update() takes html= only as markup")):
+        turbo_stream.action("update", html="<b>user text</b>", id="x")
 
 
 def test_builder_action_builds_registered_custom_actions(monkeypatch):

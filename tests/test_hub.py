@@ -12,6 +12,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.db import transaction
 from django.test import override_settings
+from django.utils.safestring import mark_safe
 
 from tests.conftest import Socket, layer_config
 from tests.testapp.streams import LobbyStream, RoomStream
@@ -101,7 +102,7 @@ async def test_messages_of_a_transaction_are_all_delivered_in_order(connect):
     def broadcast_in_one_transaction() -> None:
         with transaction.atomic():
             for n in range(1000):
-                stream.append(html=f"<p>{n}</p>", id="log")
+                stream.append(html=mark_safe(f"<p>{n}</p>"), id="log")
 
     await broadcast_in_one_transaction()
 

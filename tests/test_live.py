@@ -11,7 +11,10 @@ import websockets
 
 from tests.conftest import layer_config
 from tests.live import POSITION, TOKEN, LiveSocket, manage
+from tests.strategies import sign
 from tests.testapp.models import Room
+from tests.testapp.streams import LobbyStream
+from turbo import signing
 from turbo.consumers import CLOSE_TOO_SLOW
 from turbo.templatetags.turbo_streams import CLIENT_SCRIPT, TURBO_SCRIPT
 
@@ -89,6 +92,22 @@ async def test_a_client_that_stops_reading_is_dropped_and_no_other(servers, kind
 
         closing = await asyncio.to_thread(server.wait_for_output, "Closing a turbo websocket")
     assert f"({CLOSE_TOO_SLOW}): the client has owed an ack for over 6 s" in closing
+
+
+@pytest.mark.parametrize("kind", ["daphne", "uvicorn"])
+async def test_a_genuine_token_of_a_malformed_payload_is_rejected_and_the_socket_stays_usable(
+    servers, kind
+):
+    server = await asyncio.to_thread(servers, layer_config("memory"), kind)
+    malformed = sign([["testapp:LobbyStream"], [], {}])
+
+    async with LiveSocket(server) as socket:
+        await socket.send({"type": "subscribe", "token": malformed})
+        rejected = await socket.receive()
+        stream = await socket.subscribe(signing.dumps(LobbyStream()))
+
+    assert (rejected["type"], rejected["reason"]) == ("rejected", "invalid")
+    assert stream == LobbyStream().group
 
 
 @pytest.mark.parametrize("kind", ["daphne", "runserver"])

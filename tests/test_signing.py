@@ -13,9 +13,12 @@ from unittest import mock
 import pytest
 from django.core import signing as django_signing
 from django.test import override_settings
+from hypothesis import HealthCheck, given, settings
 
+from tests.strategies import is_identity, malformed_payloads, payloads, sign
 from tests.testapp.streams import DocumentStream, LobbyStream, RoomStream, TagStream, UserStream
 from turbo import signing
+from turbo.streams import Stream
 
 STREAMS = [
     RoomStream.for_pk(7),
@@ -173,3 +176,59 @@ def test_the_payload_is_the_stream_name_and_identity():
 
     payload = django_signing.loads(token, salt=signing.SALT)
     assert json.dumps(payload) == '["testapp:UserStream", [3], {"kind": "mentions"}]'
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param(None, id="null"),
+        pytest.param("testapp:LobbyStream", id="a-string"),
+        pytest.param({"name": "testapp:LobbyStream"}, id="an-object"),
+        pytest.param([], id="empty"),
+        pytest.param(["testapp:LobbyStream"], id="one-item"),
+        pytest.param(["testapp:LobbyStream", [], {}, None], id="four-items"),
+        pytest.param([["testapp:LobbyStream"], [], {}], id="a-list-as-name"),
+        pytest.param([{"a": 1}, [], {}], id="an-object-as-name"),
+        pytest.param(["testapp:RoomStream", 7, {}], id="args-not-a-list"),
+        pytest.param(["testapp:UserStream", [3], ["kind"]], id="kwargs-not-an-object"),
+    ],
+)
+def test_a_genuine_token_whose_payload_is_not_a_stream_identity_is_invalid(payload):
+    with pytest.raises(signing.InvalidToken, match="not the name and identity") as caught:
+        signing.loads(sign(payload))
+    assert caught.value.reason == "invalid"
+
+
+def test_a_genuine_token_whose_primary_key_is_infinite_is_not_found():
+    # JSON carries Infinity; int() of it raises OverflowError, not ValueError.
+    with pytest.raises(signing.UnknownStream, match="cannot be rebuilt"):
+        signing.loads(sign(["testapp:RoomStream", [float("inf")], {}]))
+
+
+fuzz_settings = settings(
+    max_examples=500,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+
+
+@fuzz_settings
+@given(payloads)
+def test_a_genuine_token_of_any_payload_gives_a_stream_or_a_token_error(payload):
+    try:
+        stream = signing.loads(sign(payload))
+    except signing.TokenError:
+        return  # any other exception fails the test
+    assert is_identity(payload)
+    assert isinstance(stream, Stream)
+    # What the consumer reads of a stream it subscribes a socket to.
+    assert stream.group.startswith("turbo.")
+    assert str(stream)
+
+
+@fuzz_settings
+@given(malformed_payloads)
+def test_a_genuine_token_of_any_malformed_payload_is_invalid(payload):
+    with pytest.raises(signing.InvalidToken, match="not the name and identity"):
+        signing.loads(sign(payload))

@@ -2,14 +2,17 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 import subprocess
 import sys
 import uuid
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.core.exceptions import ImproperlyConfigured
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
+from django.test import RequestFactory
 
 import turbo
 from tests.testapp.models import Board, Card, Document, Message, Room, Tag
@@ -23,6 +26,7 @@ from tests.testapp.streams import (
     RoomStream,
     UserStream,
 )
+from turbo import fragments
 from turbo.streams import dom_id
 from turbo.testing import capture_broadcasts
 
@@ -418,3 +422,63 @@ def test_stream_methods_show_the_fragment_functions_parameters(name):
 
     assert list(inspect.signature(method).parameters) == ["template", "context", "options"]
     assert method.__name__ == name
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["append", "replace", "update", "append_later"])
+def test_broadcasts_refuse_a_plain_str_as_html_at_the_call(name):
+    stream = UserStream(1)
+    action = name.removesuffix("_later")
+
+    refused = pytest.raises(TypeError, match=re.escape(f"{action}() takes html= only as markup"))
+    with capture_broadcasts() as broadcasts, transaction.atomic(), refused:
+        getattr(stream, name)(html="<img src=x onerror=alert(1)>", id="x")
+
+    assert broadcasts == []
+
+
+async def test_async_broadcasts_refuse_a_plain_str_as_html():
+    refused = pytest.raises(TypeError, match=re.escape("update() takes html= only as markup"))
+    with capture_broadcasts() as broadcasts, refused:
+        await UserStream(1).aupdate(html="<b>user text</b>", id="x")
+
+    assert broadcasts == []
+
+
+BROADCAST_ACTIONS = ["append", "prepend", "replace", "update", "before", "after"]
+
+
+@pytest.mark.parametrize("name", BROADCAST_ACTIONS)
+def test_broadcast_methods_refuse_a_request(name):
+    request = RequestFactory().get("/")
+
+    refused = pytest.raises(TypeError, match=re.escape(f"{name}() takes no request="))
+    with capture_broadcasts() as broadcasts, refused:
+        getattr(UserStream(1), name)("chat/csrf_form.html", id="form", request=request)
+
+    assert broadcasts == []
+
+
+@pytest.mark.parametrize("name", [f"a{name}" for name in BROADCAST_ACTIONS])
+async def test_async_broadcast_methods_refuse_a_request(name):
+    request = RequestFactory().get("/")
+
+    refused = pytest.raises(TypeError, match=re.escape(f"{name}() takes no request="))
+    with capture_broadcasts() as broadcasts, refused:
+        await getattr(UserStream(1), name)("chat/csrf_form.html", id="form", request=request)
+
+    assert broadcasts == []
+
+
+async def test_broadcasting_fragments_refuses_one_built_with_a_request():
+    request = RequestFactory().get("/")
+    leaky = fragments.update("chat/csrf_form.html", id="form", request=request)
+    stream = UserStream(1)
+
+    with capture_broadcasts() as broadcasts:
+        with pytest.raises(TypeError, match=re.escape("broadcast() takes no request=")):
+            await sync_to_async(stream.broadcast)(fragments.remove(id="a"), leaky)
+        with pytest.raises(TypeError, match=re.escape("abroadcast() takes no request=")):
+            await stream.abroadcast(leaky)
+
+    assert broadcasts == []

@@ -11,11 +11,13 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.test import override_settings
+from django.utils.html import format_html
 from django.utils.module_loading import import_string
 
 import turbo
 from tests.testapp.models import Document, Message, Room
 from tests.testapp.streams import DocumentStream, LobbyStream, RoomStream, UserStream
+from turbo import fragments
 from turbo.refreshes import use_request_id
 from turbo.tasks import framework
 from turbo.testing import capture_broadcasts
@@ -187,13 +189,32 @@ def test_an_unsaved_instance_raises_when_enqueued(queue):
         UserStream(1).append_later("chat/count.html", {"room": Room()}, id="x")
 
 
+@pytest.mark.parametrize(
+    "html",
+    [format_html("<b>{}</b>", "<i>"), fragments.remove(id="old")],
+    ids=["safe-string", "fragment"],
+)
+def test_markup_marked_safe_travels_to_the_task_and_is_inserted_as_is(queue, run_as_a_worker, html):
+    stream = UserStream(1)
+    stream.append_later(html=html, id="x")
+    [result] = queue.results
+
+    with capture_broadcasts() as broadcasts:
+        run_as_a_worker(result)
+
+    [broadcast] = broadcasts
+    assert broadcast.html == str(fragments.append(html=html, id="x"))
+
+
 def test_arguments_are_checked_when_enqueued(queue):
     stream = UserStream(1)
 
     with pytest.raises(TypeError, match="exactly one of id= or selector="):
         stream.append_later(text="hi")
-    with pytest.raises(TypeError, match="takes no request="):
+    with pytest.raises(TypeError, match="takes no request=: a broadcast goes to every subscriber"):
         stream.append_later(text="hi", id="x", request=object())
+    with pytest.raises(TypeError, match="takes html= only as markup marked safe"):
+        stream.append_later(html="<b>user text</b>", id="x")
     with pytest.raises(ValueError, match="refresh method"):
         stream.refresh_later(method="reload")
 

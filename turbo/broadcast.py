@@ -236,13 +236,36 @@ def check_sync(name: str, instead: str | None = None) -> None:
     )
 
 
+def check_no_request(name: str, request: object) -> None:
+    """Raise :exc:`TypeError` if the broadcast ``name`` was given a ``request``.
+
+    A broadcast is rendered once for every subscriber, so it never renders
+    with the request of the user who made the change: that user's
+    ``{% csrf_token %}``, session and ``request.user`` would reach everyone.
+    Every broadcast checks its fragments with it, and ``*_later`` its
+    arguments; responses, which go to one user, take a request.
+    """
+    if request is not None:
+        raise TypeError(
+            f"{name}() takes no request=: a broadcast goes to every subscriber, so its "
+            f"template never renders with a request (that user's {{% csrf_token %}}, session "
+            f"and request.user would reach them all). Pass what the template needs in the "
+            f"context; for output that differs per viewer, broadcast a refresh "
+            f"(stream.refresh()), and each page reloads with its own request. A response "
+            f"(TurboStreamResponse, turbo_stream) takes request=."
+        )
+
+
 def broadcast(target: Target, fragments: Sequence[Fragment], *, name: str) -> None:
     """Send ``fragments`` to ``target``'s group from sync code; ``name`` is the caller's.
 
     Inside a transaction the send (and the render) waits until it commits and
     is dropped if it rolls back. Template errors raise when the send is
-    immediate; channel-layer errors are always logged.
+    immediate; channel-layer errors are always logged. A fragment built with
+    ``request=`` raises :exc:`TypeError` (:func:`check_no_request`).
     """
+    for fragment in fragments:
+        check_no_request(name, fragment.request)
     check_sync(name)
     if broadcasts_suppressed(type(target)):
         return
@@ -252,11 +275,17 @@ def broadcast(target: Target, fragments: Sequence[Fragment], *, name: str) -> No
         _send(target, fragments)
 
 
-async def abroadcast(target: Target, fragments: Sequence[Fragment]) -> None:
+async def abroadcast(
+    target: Target, fragments: Sequence[Fragment], *, name: str = "abroadcast"
+) -> None:
     """Send ``fragments`` to ``target``'s group from async code, without blocking the loop.
 
     Templates render in Django's sync thread, since they may query the database.
+    As in :func:`broadcast`, a fragment built with ``request=`` raises
+    :exc:`TypeError`; ``name`` is the caller's, for that error.
     """
+    for fragment in fragments:
+        check_no_request(name, fragment.request)
     note_running_loop()
     if broadcasts_suppressed(type(target)):
         return

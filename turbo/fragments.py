@@ -11,7 +11,18 @@ import inspect
 import re
 from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Final, Literal, TypedDict, TypeVar, Unpack, get_args
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Final,
+    Literal,
+    Protocol,
+    TypedDict,
+    TypeVar,
+    Unpack,
+    get_args,
+    runtime_checkable,
+)
 
 import django
 from django.apps import apps
@@ -51,13 +62,27 @@ _RESERVED_ATTRIBUTES: Final = frozenset({"action", "target", "targets", "method"
 TemplateName = str | Sequence[str]
 
 
+@runtime_checkable
+class Markup(Protocol):
+    """HTML that says it is safe, as Django reads it: an object with ``__html__()``.
+
+    A :class:`~django.utils.safestring.SafeString` (from
+    :func:`~django.utils.html.format_html`, :func:`~django.utils.safestring.mark_safe`
+    or a rendered template) or a :class:`Fragment` is one; a plain ``str`` is not.
+    """
+
+    def __html__(self) -> str:
+        """The markup, to insert without escaping."""
+        ...
+
+
 class ContentOptions(TypedDict, total=False):
     """Keyword arguments of the content actions (append, prepend, before, after)."""
 
     id: str
     selector: str
     text: str
-    html: str
+    html: Markup
     request: HttpRequest | None
 
 
@@ -85,6 +110,7 @@ class Fragment:
         attributes: Mapping[str, str] | None = None,
         template: str | None = None,
         content: Callable[[], str] | None = None,
+        request: HttpRequest | None = None,
     ) -> None:
         self.action = action
         self.target = target
@@ -93,6 +119,9 @@ class Fragment:
         #: The template name the content comes from, for error messages.
         self.template = template
         self._render_content = content
+        #: The request the content renders with, if any: a response's, since a
+        #: broadcast refuses a fragment that has one.
+        self.request = request
 
     @cached_property
     def content(self) -> str:
@@ -155,7 +184,7 @@ def _content(
     template: TemplateName | None,
     context: Mapping[str, Any] | None,
     text: str | None,
-    html: str | None,
+    html: Markup | None,
     request: HttpRequest | None,
 ) -> Callable[[], str]:
     if context is not None and template is None:
@@ -175,8 +204,29 @@ def _content(
     if text is not None:
         escaped = escape(text)
         return lambda: escaped
-    trusted = str(html)
+    trusted = trusted_html(html, action)
     return lambda: trusted
+
+
+def trusted_html(html: object, name: str) -> SafeString:
+    """``html`` as markup to insert unescaped, if it is marked safe; else :exc:`TypeError`.
+
+    What every ``html=`` goes through (``name`` is the caller's, for the
+    error): Django's convention, where only a value with ``__html__()``
+    (:class:`Markup`) is trusted. A plain ``str`` is refused rather than
+    escaped, since ``text=`` already escapes: it is either user input, which
+    must not become markup, or markup that would show as ``&lt;b&gt;``::
+
+        fragments.update(html=format_html("<b>{}</b>", user.name), id="greeting")
+    """
+    if not isinstance(html, Markup):
+        raise TypeError(
+            f"{name}() takes html= only as markup marked safe, not a plain "
+            f"{type(html).__name__}: build it with django.utils.html.format_html(), which "
+            f"escapes the values it inserts, or mark_safe() markup that holds no outside "
+            f"input; or pass text=, which escapes it all."
+        )
+    return mark_safe(html.__html__())
 
 
 def _check_target(action: str, id: str | None, selector: str | None) -> None:
@@ -228,7 +278,7 @@ def fragment(
     id: str | None = None,
     selector: str | None = None,
     text: str | None = None,
-    html: str | None = None,
+    html: Markup | None = None,
     method: Literal["morph"] | None = None,
     attributes: Mapping[str, str] | None = None,
     request: HttpRequest | None = None,
@@ -238,8 +288,12 @@ def fragment(
     ``id=`` targets one element (``target``), ``selector=`` every element a CSS
     selector matches (``targets``). Content comes from exactly one of a template
     (name and context, rendered lazily), ``text=`` (escaped) or ``html=``
-    (trusted, inserted as is). ``remove`` takes no content. ``attributes=``
-    adds attributes of your own (values are escaped). Example::
+    (markup marked safe, inserted as is; a plain ``str`` raises
+    :exc:`TypeError`, see :func:`trusted_html`). ``remove`` takes no content.
+    ``attributes=`` adds attributes of your own (values are escaped).
+    ``request=`` renders the template with that request (context processors,
+    ``{% csrf_token %}``): for a response, which goes to one user; a broadcast
+    refuses such a fragment. Example::
 
         fragment("append", "chat/message.html", {"message": m}, id="messages")
 
@@ -269,7 +323,9 @@ def fragment(
     if action == "remove" and not no_content:
         raise TypeError("remove() takes no content: pass only id= or selector=.")
     if action == "remove" or (custom and no_content):
-        return Fragment(action, target=id, targets=selector, attributes=all_attributes)
+        return Fragment(
+            action, target=id, targets=selector, attributes=all_attributes, request=request
+        )
     return Fragment(
         action,
         target=id,
@@ -277,6 +333,7 @@ def fragment(
         attributes=all_attributes,
         template=template if isinstance(template, str) else None,
         content=_content(action, template, context, text, html, request),
+        request=request,
     )
 
 

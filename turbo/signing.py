@@ -96,14 +96,30 @@ def loads(token: object, *, max_age: float | None = None) -> Stream:
     # as it is encoded to UTF-8: no token of ours holds one.
     except (signing.BadSignature, UnicodeEncodeError):
         raise InvalidToken("The token's signature does not match: it was not made here.") from None
-    name, args, kwargs = payload
+    name, args, kwargs = _identity(payload)
     try:
         stream_class = registry.get(name)
     except LookupError as error:
         raise UnknownStream(str(error.args[0])) from None
     try:
         return stream_class.from_identity(args, kwargs)
-    except (TypeError, ValueError, ValidationError) as error:
+    # ArithmeticError: JSON carries Infinity, which int() cannot convert.
+    except (TypeError, ValueError, ArithmeticError, ValidationError) as error:
         raise UnknownStream(
             f"{name} cannot be rebuilt from {args!r}, {kwargs!r}: {error}"
         ) from None
+
+
+def _identity(payload: object) -> tuple[str, list[Any], dict[str, Any]]:
+    """The stream name, args and kwargs :func:`dumps` signed, or :class:`InvalidToken`.
+
+    The signature proves only that this site signed the payload with this
+    salt: another version of the app, or code sharing the salt, may have
+    signed something else.
+    """
+    match payload:
+        case [str() as name, list() as args, dict() as kwargs]:
+            return name, args, kwargs
+    raise InvalidToken(
+        "The token is signed but its payload is not the name and identity of a stream."
+    )

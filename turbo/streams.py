@@ -150,7 +150,9 @@ def _broadcasts(
 
     doc = (
         f"Broadcast a ``{build.__name__}`` fragment to this stream's subscribers.\n\n"
-        f"Takes the arguments of :func:`turbo.fragments.{build.__name__}`. Example::\n\n"
+        f"Takes the arguments of :func:`turbo.fragments.{build.__name__}` but "
+        f"``request=``: a broadcast never renders with a request (see :doc:`security`). "
+        f"Example::\n\n"
         f"    {example}\n\n"
         f"Inside a transaction, it is rendered and sent when the transaction commits, "
         f"and not at all if it rolls back. Async code uses "
@@ -163,10 +165,11 @@ def _broadcasts(
 def _abroadcasts(
     build: Callable[P, Fragment],
 ) -> Callable[Concatenate[Stream, P], Coroutine[Any, Any, None]]:
-    async def method(self: Stream, /, *args: P.args, **kwargs: P.kwargs) -> None:
-        await _broadcast.abroadcast(self, [build(*args, **kwargs)])
-
     name = f"a{build.__name__}"
+
+    async def method(self: Stream, /, *args: P.args, **kwargs: P.kwargs) -> None:
+        await _broadcast.abroadcast(self, [build(*args, **kwargs)], name=name)
+
     doc = f"Async twin of :meth:`{build.__name__}`: ``await stream.{name}(...)``."
     fragments.method_of(build, method, name=name, doc=doc, returns="None")
     return method
@@ -189,7 +192,8 @@ def _broadcasts_later(
         f"``{example}`` only enqueues the task (inside a transaction, when it "
         f"commits); model instances in the context travel as their primary key "
         f"and are reloaded when the task runs, which skips the broadcast if one "
-        f"was deleted meanwhile. Takes no ``request=``. See :doc:`background`."
+        f"was deleted meanwhile. Takes no ``request=``, as no broadcast does. "
+        f"See :doc:`background`."
     )
     fragments.method_of(build, method, name=f"{action}_later", doc=doc, returns="None")
     return method
@@ -289,7 +293,8 @@ class Stream:
         """Broadcast several fragments in one message, rendered once.
 
         ``room.stream.broadcast(fragments.append(...), fragments.update(...))``
-        applies both on every subscribed page at once.
+        applies both on every subscribed page at once. A fragment built with
+        ``request=`` raises :exc:`TypeError`: it is for a response.
         """
         _broadcast.broadcast(self, fragments, name="broadcast")
 

@@ -24,6 +24,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import Model
+from django.utils.safestring import mark_safe
 
 from turbo import broadcast, fragments
 from turbo.refreshes import current_request_id, use_request_id
@@ -97,6 +98,9 @@ def render_and_broadcast(
         with use_request_id(options["request_id"]):
             stream.refresh(method=options["method"], scroll=options["scroll"])
         return
+    if options.get("html") is not None:
+        # Checked as markup when it was enqueued; JSON carried it as a plain str.
+        options = {**options, "html": mark_safe(options["html"])}
     loaded = None
     if context is not None:
         loaded = _load_context(context, stream, action)
@@ -131,6 +135,9 @@ def broadcast_later(stream: Stream, action: str, *args: Any, **kwargs: Any) -> N
     _check_sync(name)
     template, context, options = _arguments(name, *args, **kwargs)
     fragments.fragment(cast("fragments.Action", action), template, context, **options)
+    if options.get("html") is not None:
+        # JSON has no safe strings (and no fragments): the task marks it safe again.
+        options["html"] = str(fragments.trusted_html(options["html"], name))
     arguments = [
         *_stream_reference(stream),
         action,
@@ -173,11 +180,7 @@ def _arguments(
     request: object = None,
     **options: Any,
 ) -> tuple[fragments.TemplateName | None, Mapping[str, Any] | None, dict[str, Any]]:
-    if request is not None:
-        raise TypeError(
-            f"{name}() takes no request=: the request does not travel to the task. "
-            f"Put what the template needs from it in the context."
-        )
+    broadcast.check_no_request(name, request)
     return template, context, options
 
 
