@@ -10,6 +10,7 @@ from unittest import mock
 import pytest
 from asgiref.sync import sync_to_async
 from channels.auth import AuthMiddlewareStack
+from channels.layers import get_channel_layer
 from channels.sessions import InstanceSessionWrapper
 from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.conf import settings
@@ -29,7 +30,8 @@ from tests.testapp.streams import (
     TagStream,
     UserStream,
 )
-from turbo import consumers, signing
+from turbo import consumers, history, signing
+from turbo.limits import RECHECK_INTERVAL
 
 # Channels closes stale database connections around every consumer event.
 pytestmark = pytest.mark.django_db
@@ -387,6 +389,83 @@ async def test_a_frame_flood_closes_the_socket_and_no_other(connect):
     await stream.aupdate(text="after", id="x")
 
     assert "after" in await bystander.receive_html(stream)
+
+
+async def test_acks_of_frames_received_do_not_count_against_the_rate_limit(connect):
+    stream = RoomStream.for_pk(1)
+    with override_settings(TURBO_FRAME_BURST=3, TURBO_FRAME_RATE=0.001):
+        socket = await connect()
+    await socket.subscribe(stream)  # frame 1, token 1
+
+    for received in range(2, 12):  # a page acknowledging more than it may send frames
+        await stream.aupdate(text=str(received), id="x")
+        await socket.receive_html(stream)
+        await socket.send({"type": "ack", "messages": received})
+    await socket.send({"type": "unsubscribe", "stream": "turbo.none"})  # token 2
+
+    assert (await socket.receive())["type"] == "unsubscribed"
+
+
+@pytest.mark.parametrize("messages", [1, 99], ids=["nothing-new", "impossible"])
+async def test_acks_that_acknowledge_nothing_count_against_the_rate_limit(connect, messages):
+    stream = RoomStream.for_pk(1)
+    with override_settings(TURBO_FRAME_BURST=3, TURBO_FRAME_RATE=0.001):
+        socket = await connect()
+    await socket.subscribe(stream)
+    await socket.send({"type": "ack", "messages": 1})
+
+    for _ in range(3):  # with the subscribe, one more than the burst
+        await socket.send({"type": "ack", "messages": messages})
+    if messages == 99:
+        for _ in range(2):
+            assert (await socket.receive())["reason"] == "malformed"
+
+    await socket.assert_closed(consumers.CLOSE_RATE_LIMITED)
+
+
+async def test_a_refused_stream_is_refused_again_for_a_while_without_a_check(connect):
+    stream = PrivateStream(1)
+    socket = await connect(User(pk=2, username="other"))
+    token = signing.dumps(stream)
+    checks = mock.patch.object(PrivateStream, "user_passes_test", autospec=True, return_value=False)
+
+    with checks as check, mock.patch("turbo.consumers.monotonic", return_value=100.0) as now:
+        for _ in range(3):
+            assert (await rejection(socket, token))["reason"] == "forbidden"
+        assert check.call_count == 1
+        now.return_value = 100.0 + RECHECK_INTERVAL
+        await rejection(socket, token)
+        assert check.call_count == 2
+
+
+async def test_a_stream_the_socket_holds_is_counted_without_a_check(connect):
+    stream = PrivateStream(1)
+    socket = await connect(User(pk=1, username="owner"))
+    assert (await socket.subscribe(stream))["type"] == "subscribed"
+
+    with mock.patch.object(PrivateStream, "user_passes_test", autospec=True) as check:
+        assert (await socket.subscribe(stream))["type"] == "subscribed"
+    await socket.send({"type": "unsubscribe", "stream": stream.group})
+    await socket.receive()
+    await stream.aupdate(text="still held", id="x")
+
+    check.assert_not_called()
+    assert "still held" in await socket.receive_html(stream)
+
+
+@override_settings(TURBO_MAX_UNACKED_BYTES=256 * 1024)
+async def test_a_subscribe_that_missed_more_than_half_the_window_refreshes(connect):
+    stream = RoomStream.for_pk(1)
+    kept = history.for_layer(get_channel_layer())
+    position = str(await kept.position())
+    for n in range(3):
+        await stream.aupdate(text=f"{n}" * 50_000, id="x")
+
+    answer = await (await connect()).subscribe(stream, position=position)
+
+    assert answer["type"] == "subscribed"
+    assert answer["refresh"] is True
+    assert "missed" not in answer
 
 
 async def test_without_a_channel_layer_the_handshake_is_refused(caplog):

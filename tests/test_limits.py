@@ -148,3 +148,12 @@ def test_sockets_without_an_address_are_not_counted():
 )
 def test_client_address(scope, address):
     assert limits.client_address(scope) == address
+
+
+@pytest.mark.parametrize(("frames", "advances"), [(0, False), (1, True), (2, True), (3, False)])
+def test_an_ack_advances_when_it_acknowledges_a_frame_sent(frames, advances):
+    window = limits.AckWindow()
+    window.send(10)
+    window.send(10)
+
+    assert window.advances(frames) is advances

@@ -203,20 +203,25 @@ class TurboStreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.closing or self.limits is None:
             return
-        if not self.limits.frames.allow():
-            await self.close_with(CLOSE_RATE_LIMITED, "too many frames")
-            return
         data = text_data if text_data is not None else bytes_data or b""
         if len(data) > conf.max_frame_size():
             await self.close_with(CLOSE_FRAME_TOO_BIG, f"a frame of {len(data)} characters")
             return
+        frame: Any = None
+        if text_data is not None:
+            try:
+                frame = json.loads(text_data)
+            except (ValueError, RecursionError):
+                pass
+        # Acks are flow control, owed for every 64 KiB received: one that
+        # acknowledges a frame is not counted against the rate limit, and
+        # there cannot be more of those than frames sent.
+        if not self.acknowledges_a_frame(frame) and not self.limits.frames.allow():
+            await self.close_with(CLOSE_RATE_LIMITED, "too many frames")
+            return
         if text_data is None:
             await self.send_error("binary", "Frames are JSON text; binary frames are not used.")
             return
-        try:
-            frame = json.loads(text_data)
-        except (ValueError, RecursionError):
-            frame = None
         if not isinstance(frame, dict):
             await self.send_error("malformed", "A frame is one JSON object with a 'type'.")
             return
@@ -404,6 +409,12 @@ class TurboStreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         elif count == 1 and self.hub is not None:
             await self.hub.leave(group, self)
         await self.send_frame({"type": "unsubscribed", "stream": group})
+
+    def acknowledges_a_frame(self, frame: object) -> bool:
+        """Whether ``frame`` is an ack of at least one frame not acknowledged before."""
+        if not isinstance(frame, dict) or frame.get("type") != "ack":
+            return False
+        return self.window.advances(frame.get("messages"))
 
     async def acknowledge(self, frames: object) -> None:
         """Take the client's count of frames received so far."""

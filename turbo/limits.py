@@ -97,14 +97,23 @@ class AckWindow:
         self.total += size
         return None
 
+    def possible(self, frames: object) -> bool:
+        """Whether ``frames`` could be the client's count of frames received."""
+        return (
+            isinstance(frames, int)
+            and not isinstance(frames, bool)
+            and 0 <= frames - self.acknowledged <= len(self.sizes)
+        )
+
+    def advances(self, frames: object) -> bool:
+        """Whether ``frames`` is a possible count that acknowledges a frame more."""
+        return self.possible(frames) and frames != self.acknowledged
+
     def acknowledge(self, frames: object) -> bool:
         """Take the client's count of frames received; false if it is impossible."""
-        if (
-            not isinstance(frames, int)
-            or isinstance(frames, bool)
-            or not 0 <= frames - self.acknowledged <= len(self.sizes)
-        ):
+        if not self.possible(frames):
             return False
+        assert isinstance(frames, int)
         newly = frames - self.acknowledged
         self.total -= sum(self.sizes[:newly])
         del self.sizes[:newly]
