@@ -104,6 +104,43 @@ def channel_layer(request: pytest.FixtureRequest) -> Iterator[Any]:
         yield get_channel_layer()
 
 
+@pytest.fixture
+def register_late() -> Iterator[Callable[[type[Stream]], type[Stream]]]:
+    """``register_late(StreamClass)`` registers it as a late import would; undone afterwards.
+
+    Afterwards the registry, the model's attribute and the signal receivers
+    are as the test found them.
+    """
+    from django.apps import apps
+    from django.db.models.signals import post_delete, post_save
+
+    from turbo import hooks
+    from turbo.registry import registry
+    from turbo.streams import ModelStream
+
+    undo: list[Callable[[], None]] = []
+
+    def register(stream_class: type[Stream]) -> type[Stream]:
+        if issubclass(stream_class, ModelStream):
+            model, attribute = stream_class.model(), stream_class._meta.attribute
+            if attribute in model.__dict__:
+                previous = model.__dict__[attribute]
+                undo.append(lambda: setattr(model, attribute, previous))
+            else:
+                undo.append(lambda: delattr(model, attribute))
+            undo.append(lambda: registry._by_model[model].pop(attribute))
+        undo.append(lambda: registry._by_name.pop(stream_class.stream_name()))
+        return registry.register(stream_class)
+
+    yield register
+    for step in reversed(undo):
+        step()
+    for model in apps.get_models():
+        post_save.disconnect(sender=model, dispatch_uid=hooks.dispatch_uid(model))
+        post_delete.disconnect(sender=model, dispatch_uid=hooks.dispatch_uid(model))
+    hooks.connect()
+
+
 ORIGIN = (b"origin", b"http://testserver")
 
 

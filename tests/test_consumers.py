@@ -222,7 +222,7 @@ async def test_a_user_the_stream_refuses_is_rejected(connect, user):
     frame = await rejection(socket, signing.dumps(stream))
 
     assert frame["reason"] == "forbidden"
-    assert "user_passes_test() refused testapp:PrivateStream(1)" in frame["message"]
+    assert "user_passes_test() refused testapp:PrivateStream(owner_id=1)" in frame["message"]
     await socket.assert_nothing_from(stream)
 
 

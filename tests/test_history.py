@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 from unittest import mock
@@ -13,7 +14,7 @@ from django.test import RequestFactory, override_settings
 from tests.conftest import require_service
 from tests.testapp.streams import LobbyStream, UserStream
 from turbo import history
-from turbo.history import Entry, MemoryHistory, Position, RedisHistory, covering
+from turbo.history import Entry, MemoryHistory, Position, RedisHistory, _text, covering
 from turbo.middleware import TurboMiddleware
 from turbo.templatetags.turbo_streams import turbo_subscribe
 
@@ -99,6 +100,119 @@ async def test_redis_forgets_a_streams_log_after_the_age_limit():
     await kept.record("a", "<gone>")
 
     assert await kept.since("a", start) is None
+
+
+async def test_redis_reads_a_streams_history_in_one_step(monkeypatch):
+    """A broadcast recorded by another process while since() reads is not a gap.
+
+    It is recorded after each command since() sends; read in two commands (the
+    stream's last position, then its log), they disagree, and the page would
+    be told to refresh instead of being answered.
+    """
+    kept = make_history("redis")
+    other_process = RedisHistory(kept.host, kept.prefix, kept.max_entries, kept.max_age)
+    start = await kept.position()
+    first = await kept.record("a", "<1>")
+    client = kept._client()
+    send = client.execute_command
+    recorded = []
+
+    async def record_after_each_command(*args: Any, **options: Any) -> Any:
+        result = await send(*args, **options)
+        recorded.append(await other_process.record("a", f"<{len(recorded) + 2}>"))
+        return result
+
+    monkeypatch.setattr(client, "execute_command", record_after_each_command)
+    answer = await kept.since("a", start)
+    monkeypatch.undo()
+
+    assert answer == [Entry(first.sequence, 0, "<1>")]
+    assert [entry.html for entry in await kept.since("a", start)] == ["<1>", "<2>"]
+
+
+async def forget(kept: Any, group: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``kept`` forget ``group``, as ``max_age`` of quiet does, at its next record."""
+    if isinstance(kept, MemoryHistory):
+        later = time.monotonic() + kept.max_age + 1
+        monkeypatch.setattr(history.time, "monotonic", lambda: later)
+    else:  # its log expires: the same as waiting out its TTL
+        await kept._client().delete(f"{kept.prefix}:log:{group}")
+    await kept.record("other", "<other>")
+
+
+async def held_streams(kept: Any) -> set[str]:
+    if isinstance(kept, MemoryHistory):
+        return set(kept.logs)
+    return {_text(m) for m in await kept._client().zrange(f"{kept.prefix}:streams", 0, -1)}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_stream_quiet_for_the_max_age_is_forgotten(kind, monkeypatch):
+    kept = make_history(kind)
+    await kept.record("a", "<1>")
+    assert await held_streams(kept) == {"a"}
+
+    await forget(kept, "a", monkeypatch)
+
+    assert await held_streams(kept) == {"other"}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_forgotten_stream_cannot_answer_a_page_from_before_it_was_forgotten(
+    kind, monkeypatch
+):
+    """Within the history's reach a page is answered; beyond it, it refreshes."""
+    kept = make_history(kind)
+    start = await kept.position()
+    first = await kept.record("a", "<1>")
+    after_first = await kept.position()
+
+    await forget(kept, "a", monkeypatch)
+
+    assert await kept.since("a", start) is None  # it missed <1>, no longer held
+    assert await kept.since("a", after_first) == []  # it missed nothing
+    assert await kept.since("quiet", after_first) == []
+    assert await kept.since("quiet", start) is None  # it might have missed something
+    again = await kept.record("a", "<3>")
+    # Its previous is the latest broadcast forgotten: a live page standing
+    # before it asks for a replay, and is told to refresh.
+    assert again.previous == first.sequence
+    assert await kept.since("a", start) is None
+    assert await kept.since("a", after_first) == [Entry(again.sequence, first.sequence, "<3>")]
+
+
+async def test_memory_history_holds_at_most_max_streams():
+    kept = MemoryHistory(max_entries=10, max_age=600, max_streams=3)
+    start = await kept.position()
+    for group in "abcde":
+        await kept.record(group, f"<{group}>")
+    await kept.record("c", "<c again>")
+
+    assert list(kept.logs) == ["d", "e", "c"]
+    assert await kept.since("a", start) is None
+    assert await kept.since("b", await kept.position()) == []
+
+
+async def test_redis_keeps_a_stream_no_longer_than_the_max_age():
+    """No key per stream outlives its log, which expires ``max_age`` after its last broadcast."""
+    kept = make_history("redis", max_age=60)
+    for group in ("a", "b", "c"):
+        await kept.record(group, "<x>")
+    client = kept._client()
+
+    keys = {_text(key) async for key in client.scan_iter(f"{kept.prefix}:*")}
+    per_stream = {key for key in keys if key.startswith(f"{kept.prefix}:log:")}
+    assert keys - per_stream == {f"{kept.prefix}:{k}" for k in ("sequence", "epoch", "streams")}
+    assert len(per_stream) == 3
+    assert all(0 < ttl <= 60_000 for ttl in [await client.pttl(key) for key in per_stream])
+
+
+async def test_redis_forgets_streams_whose_log_expired_a_few_at_a_time():
+    kept = make_history("redis", max_age=0.0001)  # every log expires at once
+    for n in range(30):
+        await kept.record(f"s{n}", "<x>")
+
+    assert await kept._client().zcard(f"{kept.prefix}:streams") <= 1
 
 
 def test_covering_needs_the_entry_right_after_the_position():

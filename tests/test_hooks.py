@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import pytest
@@ -202,6 +203,86 @@ def test_proxy_and_multi_table_saves_call_the_hook_once(room, calls):
         ("save", pinned.pk, True),
         ("save", announcement.pk, True),
     ]
+
+
+@pytest.mark.parametrize("outer_atomic", [False, True], ids=["autocommit", "atomic-requests"])
+def test_multi_table_delete_calls_the_hook_once(room, monkeypatch, outer_atomic):
+    """Django deletes the parent row too, and sends post_delete for both models.
+
+    The hook gets the child, as on_save does.
+    """
+    deleted = []
+
+    def on_delete(self, message, *args, **kwargs):
+        deleted.append((type(message), message.pk))
+
+    monkeypatch.setattr(MessageStream, "on_delete", on_delete)
+    announcement = Announcement.objects.create(room=room, text="news", level=2)
+    pk = announcement.pk
+    with transaction.atomic() if outer_atomic else contextlib.nullcontext():
+        announcement.delete()
+    assert deleted == [(Announcement, pk)]
+    assert not Message.objects.filter(pk=pk).exists()
+
+
+def test_a_child_with_its_own_stream_deletes_once_on_each(room, calls, register_late):
+    """The child's stream sees the child go; the parent's, the parent row it took along."""
+
+    class AnnouncementStream(turbo.ModelStream):
+        class Meta:
+            model = Announcement
+            app_label = "testapp"
+
+        def on_delete(self, announcement, *args, **kwargs):
+            calls.append(("delete", type(self), announcement.pk, type(announcement)))
+
+    register_late(AnnouncementStream)
+    announcement = Announcement.objects.create(room=room, text="news")
+    pk = announcement.pk
+    calls.clear()
+    announcement.delete()
+    assert sorted(calls, key=str) == [
+        ("delete", AnnouncementStream, pk, Announcement),
+        ("delete", MessageStream, pk, room.pk, {"using": "default"}),
+    ]
+
+
+def test_proxy_delete_calls_the_hook_once(room, calls):
+    pinned = PinnedMessage.objects.create(room=room, text="pinned")
+    pk = pinned.pk
+    calls.clear()
+    pinned.delete()
+    assert calls == [("delete", MessageStream, pk, room.pk, {"using": "default"})]
+
+
+def test_a_cascade_through_a_multi_table_child_calls_the_hook_once(room, calls):
+    announcement = Announcement.objects.create(room=room, text="news")
+    message = Message.objects.create(room=room, text="plain")
+    calls.clear()
+    room.delete()
+    assert sorted(c[2] for c in calls) == sorted([announcement.pk, message.pk])
+
+
+def test_deleting_a_row_twice_in_one_transaction_calls_the_hook_once(room, calls):
+    message = Message.objects.create(room=room, text="twice")
+    pk, copy = message.pk, Message.objects.get(pk=message.pk)
+    calls.clear()
+    with transaction.atomic():
+        message.delete()
+        copy.delete()  # deletes no row, but sends post_delete again
+    assert calls == [("delete", MessageStream, pk, room.pk, {"using": "default"})]
+
+
+def test_a_delete_rolled_back_with_its_savepoint_leaves_the_next_one(room, calls):
+    message = Message.objects.create(room=room, text="kept, then gone")
+    pk = message.pk
+    calls.clear()
+    with transaction.atomic():
+        with pytest.raises(ZeroDivisionError), transaction.atomic():
+            Message.objects.get(pk=pk).delete()
+            1 / 0  # noqa: B018
+        message.delete()
+    assert calls == [("delete", MessageStream, pk, room.pk, {"using": "default"})]
 
 
 def test_historical_models_in_migrations_never_broadcast(room, calls):

@@ -3,6 +3,7 @@ from __future__ import annotations
 import types
 
 import pytest
+from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 
 import turbo
@@ -146,6 +147,63 @@ def test_register_decorator():
         assert registry.get(fresh_name) is DecoratedStream
     finally:
         registry._by_name.pop(fresh_name)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stream_registered_after_ready_runs_its_hooks(register_late):
+    saved = []
+
+    class LateStream(turbo.ModelStream):
+        class Meta:
+            model = Plain
+            app_label = "testapp"
+
+        def on_save(self, instance, created, *args, **kwargs):
+            saved.append((instance.pk, created))
+
+    register_late(LateStream)
+    plain = Plain.objects.create(name="late")
+    assert saved == [(plain.pk, True)]
+    assert isinstance(plain.stream, LateStream)
+
+    registry.register(LateStream)  # again: a no-op
+    apps.get_app_config("turbo").ready()  # connects again: still one receiver each
+    plain.save()
+    assert saved == [(plain.pk, True), (plain.pk, False)]
+
+
+@pytest.fixture
+def room_proxy():
+    """A proxy model of Room, which has no stream with hooks: nothing listens to either."""
+
+    class LateRoom(Room):
+        class Meta:
+            proxy = True
+            app_label = "testapp"
+
+    yield LateRoom
+    del apps.all_models["testapp"]["lateroom"]
+    apps.clear_cache()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_late_stream_reaches_the_proxies_of_its_model(register_late, room_proxy):
+    """TRAPS 5: a save through a proxy sends the proxy as the sender."""
+    saved = []
+
+    class LateRoomStream(turbo.ModelStream):
+        class Meta:
+            model = Room
+            app_label = "testapp"
+            attribute = "late"
+
+        def on_save(self, instance, created, *args, **kwargs):
+            saved.append(type(instance))
+
+    register_late(LateRoomStream)
+    Room.objects.create(name="base")
+    room_proxy.objects.create(name="proxy")
+    assert saved == [Room, room_proxy]
 
 
 def test_streams_for_models_without_hooks_connect_no_receivers():

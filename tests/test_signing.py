@@ -175,7 +175,7 @@ def test_the_payload_is_the_stream_name_and_identity():
     token = signing.dumps(UserStream(3, kind="mentions"))
 
     payload = django_signing.loads(token, salt=signing.SALT)
-    assert json.dumps(payload) == '["testapp:UserStream", [3], {"kind": "mentions"}]'
+    assert json.dumps(payload) == '["testapp:UserStream", [], {"user_id": 3, "kind": "mentions"}]'
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.core import signing as django_signing
 from django.core.exceptions import ImproperlyConfigured
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
@@ -23,10 +24,11 @@ from tests.testapp.streams import (
     DocumentStream,
     LobbyStream,
     MessageStream,
+    PrivateStream,
     RoomStream,
     UserStream,
 )
-from turbo import fragments
+from turbo import fragments, signing
 from turbo.streams import dom_id
 from turbo.testing import capture_broadcasts
 
@@ -56,6 +58,47 @@ def test_init_args_are_identity():
     assert UserStream(3).group != UserStream(3, kind="mentions").group
     assert UserStream(3) == UserStream(3)
     assert len({UserStream(3), UserStream(3), UserStream(4)}) == 2
+
+
+def test_arguments_are_one_identity_however_they_are_passed():
+    assert PrivateStream(3) == PrivateStream(owner_id=3)
+    assert PrivateStream(3).group == PrivateStream(owner_id=3).group
+    assert UserStream(3).group == UserStream(3, kind="all").group == UserStream(user_id=3).group
+    assert UserStream(3).identity() == ([], {"user_id": 3, "kind": "all"})
+    assert str(UserStream(3)) == "testapp:UserStream(user_id=3, kind='all')"
+
+
+def test_positional_only_and_star_arguments_stay_positional():
+    class Path(turbo.Stream):
+        class Meta:
+            app_label = "testapp"
+
+        def __init__(self, root, /, *parts, sep="/", **options):
+            pass
+
+    class Pair(turbo.Stream):
+        class Meta:
+            app_label = "testapp"
+
+        def __init__(self, first, second=2):
+            pass
+
+    assert Path("a", "b", "c").identity() == (["a", "b", "c"], {"sep": "/"})
+    assert Path("a", x=1).identity() == (["a"], {"sep": "/", "x": 1})
+    assert (
+        Pair(1).identity() == Pair(second=2, first=1).identity() == ([], {"first": 1, "second": 2})
+    )
+    assert Path.from_identity(*Path("a", "b", sep=".").identity()) == Path("a", "b", sep=".")
+
+
+def test_an_identity_given_by_position_still_rebuilds_the_stream():
+    """What tokens minted before identities were bound to the signature carry."""
+    token = django_signing.dumps(
+        ["testapp:PrivateStream", [3], {}], salt=signing.SALT, compress=True
+    )
+
+    assert signing.loads(token) == PrivateStream(owner_id=3)
+    assert UserStream.from_identity([3], {}).group == UserStream(user_id=3, kind="all").group
 
 
 def test_group_fits_channels_rules():
@@ -97,7 +140,7 @@ def test_group_is_the_same_in_another_process():
         "import django, uuid; django.setup();"
         "from tests.testapp.streams import RoomStream, DocumentStream, UserStream;"
         f"print(RoomStream.for_pk(7).group, DocumentStream.for_pk('{pk}').group,"
-        " UserStream(7, kind='a').group)"
+        " UserStream(7, kind='a').group, UserStream(user_id=uuid.UUID(int=9)).group)"
     )
     env = {"DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONHASHSEED": "random"}
 
@@ -115,6 +158,7 @@ def test_group_is_the_same_in_another_process():
         RoomStream.for_pk(7).group,
         DocumentStream.for_pk(pk).group,
         UserStream(7, kind="a").group,
+        UserStream(str(pk), kind="all").group,
     ]
     assert groups_in_a_new_process() == groups_in_a_new_process() == here
 

@@ -3,11 +3,15 @@ from __future__ import annotations
 import re
 
 import pytest
+from channels.auth import UserLazyObject
+from django.contrib.auth.models import User
 from django.contrib.staticfiles import finders
 from django.template import Context, Template, TemplateSyntaxError
-from django.test import override_settings
+from django.test import RequestFactory, override_settings
 from django.urls import set_script_prefix
+from django.utils.functional import SimpleLazyObject
 
+import turbo
 from tests.testapp.models import Card, Plain, Room
 from tests.testapp.streams import (
     CardOnBoardStream,
@@ -74,6 +78,37 @@ def test_turbo_subscribe_takes_several_streams():
 
     streams = [signing.loads(e["token"]) for e in subscriptions(html)]
     assert streams == [RoomStream.for_pk(1), LobbyStream(), UserStream(2)]
+
+
+@pytest.fixture
+def account_stream(register_late):
+    """A ModelStream of the user model, ``user.stream``."""
+
+    class AccountStream(turbo.ModelStream):
+        class Meta:
+            model = User
+            app_label = "testapp"
+
+    return register_late(AccountStream)
+
+
+def channels_user(user):
+    """``scope["user"]`` as Channels' AuthMiddleware leaves it."""
+    lazy = UserLazyObject()
+    lazy._wrapped = user
+    return lazy
+
+
+@pytest.mark.parametrize("wrap", [lambda u: SimpleLazyObject(lambda: u), channels_user])
+@pytest.mark.parametrize("source", ["request.user", "request.user.stream"])
+def test_turbo_subscribe_takes_request_user(account_stream, wrap, source):
+    """``request.user`` is a lazy object standing for the user: it means the user."""
+    request = RequestFactory().get("/")
+    request.user = wrap(User(pk=7, username="ada"))
+
+    [element] = subscriptions(render(f"{{% turbo_subscribe {source} %}}", request=request))
+
+    assert signing.loads(element["token"]) == account_stream.for_pk(7)
 
 
 @override_settings(TURBO_WEBSOCKET_PATH="live/")

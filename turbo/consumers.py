@@ -7,6 +7,7 @@ documentation (``docs/protocol.rst``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from importlib import import_module
@@ -209,10 +210,8 @@ class TurboStreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             return
         frame: Any = None
         if text_data is not None:
-            try:
+            with contextlib.suppress(ValueError, RecursionError):
                 frame = json.loads(text_data)
-            except (ValueError, RecursionError):
-                pass
         # Acks are flow control, owed for every 64 KiB received: one that
         # acknowledges a frame is not counted against the rate limit, and
         # there cannot be more of those than frames sent.

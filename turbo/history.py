@@ -12,6 +12,9 @@ in) and never applies a message twice.
 
 The history lives in the channel layer's Redis with a channels_redis layer, in
 the process with the in-memory layer, or nowhere (:setting:`TURBO_HISTORY`).
+It holds the streams that broadcast within :setting:`TURBO_HISTORY_MAX_AGE`;
+of those it forgot, only the latest position, after which none of them
+broadcast (:attr:`Entry.previous`).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import contextvars
 import logging
 import secrets
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol
@@ -38,10 +41,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("turbo")
 
-#: Seconds the last position of a stream is kept in Redis after its last
-#: broadcast: a page whose position is older than that and which never saw
-#: the broadcast is not told about it.
-LAST_POSITION_TTL: Final = 7 * 24 * 3600
+#: Streams a :class:`MemoryHistory` keeps at most: past that, it forgets the
+#: one that broadcast least recently, as it does those quiet for longer than
+#: :setting:`TURBO_HISTORY_MAX_AGE`.
+MEMORY_MAX_STREAMS: Final = 10_000
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,10 @@ class Entry(NamedTuple):
 
     #: Its position in the epoch's sequence.
     sequence: int
-    #: The sequence of the stream's previous broadcast (0: none recorded).
+    #: The sequence of the stream's previous broadcast (0: none recorded). For
+    #: a stream the history had forgotten, the latest sequence of any stream
+    #: it forgot instead: every broadcast it no longer holds is at or before
+    #: that, so a page standing before it may have missed one.
     previous: int
     html: str
 
@@ -96,8 +102,8 @@ class History(Protocol):
     async def since(self, group: str, after: Position) -> list[Entry] | None:
         """The broadcasts of ``group`` after ``after``, oldest first.
 
-        ``None`` when the history cannot tell: another epoch, or broadcasts
-        trimmed away since.
+        ``None`` when the history cannot tell: another epoch, broadcasts
+        trimmed away since, or a stream it forgot after ``after``.
         """
 
 
@@ -116,23 +122,47 @@ def covering(entries: list[Entry], last: int, after: int) -> list[Entry] | None:
 
 
 class MemoryHistory:
-    """The history of one process, for the in-memory channel layer."""
+    """The history of one process, for the in-memory channel layer.
 
-    def __init__(self, max_entries: int, max_age: float) -> None:
-        self.max_entries, self.max_age = max_entries, max_age
+    It holds the streams that broadcast within ``max_age`` seconds, at most
+    ``max_streams`` of them: each record forgets those quiet for longer, and
+    the least recently broadcast beyond the count.
+    """
+
+    def __init__(
+        self, max_entries: int, max_age: float, max_streams: int = MEMORY_MAX_STREAMS
+    ) -> None:
+        self.max_entries, self.max_age, self.max_streams = max_entries, max_age, max_streams
         # A new epoch per process: positions of a previous run mean nothing.
         self.epoch = secrets.token_hex(8)
         self.sequence = 0
-        self.logs: dict[str, deque[tuple[float, Entry]]] = {}
-        self.last: dict[str, int] = {}
+        #: Each stream's recent broadcasts with the time they were recorded,
+        #: the stream that broadcast least recently first.
+        self.logs: OrderedDict[str, deque[tuple[float, Entry]]] = OrderedDict()
+        #: The latest sequence of a stream it forgot (see :attr:`Entry.previous`).
+        self.forgotten = 0
 
     async def record(self, group: str, html: str) -> Recorded:
+        now = time.monotonic()
         self.sequence += 1
-        previous = self.last.get(group, 0)
-        log = self.logs.setdefault(group, deque(maxlen=self.max_entries))
-        log.append((time.monotonic(), Entry(self.sequence, previous, html)))
-        self.last[group] = self.sequence
+        log = self.logs.get(group)
+        if log is None:
+            log = self.logs[group] = deque(maxlen=self.max_entries)
+            previous = self.forgotten
+        else:
+            previous = log[-1][1].sequence
+            self.logs.move_to_end(group)
+        log.append((now, Entry(self.sequence, previous, html)))
+        self._forget(now - self.max_age)
         return Recorded(self.epoch, self.sequence, previous)
+
+    def _forget(self, oldest: float) -> None:
+        # Oldest first, so the loop stops at the first stream to keep: the one
+        # just recorded, at the latest. Each stream is forgotten at most once
+        # per time it was added, so a record costs O(1) amortised.
+        while len(self.logs) > self.max_streams or next(iter(self.logs.values()))[-1][0] < oldest:
+            _, log = self.logs.popitem(last=False)
+            self.forgotten = max(self.forgotten, log[-1][1].sequence)
 
     async def position(self) -> Position:
         return Position(self.epoch, self.sequence)
@@ -140,12 +170,15 @@ class MemoryHistory:
     async def since(self, group: str, after: Position) -> list[Entry] | None:
         if after.epoch != self.epoch:
             return None
+        log = self.logs.get(group)
+        if log is None:
+            return [] if after.sequence >= self.forgotten else None
         oldest = time.monotonic() - self.max_age
-        entries = [entry for recorded, entry in self.logs.get(group, ()) if recorded >= oldest]
-        return covering(entries, self.last.get(group, 0), after.sequence)
+        entries = [entry for recorded, entry in log if recorded >= oldest]
+        return covering(entries, log[-1][1].sequence, after.sequence)
 
 
-# KEYS[1] and KEYS[2] of both scripts: the sequence and the epoch. A new
+# KEYS[1] and KEYS[2] of the next two scripts: the sequence and the epoch. A new
 # epoch, made when Redis has none (a first run, or its data lost), tells pages
 # rendered before that their positions mean nothing any more.
 _EPOCH = """
@@ -164,22 +197,50 @@ return {epoch, tonumber(redis.call('GET', KEYS[1]) or '0')}
 """
 )
 
-# KEYS[3] and KEYS[4]: the stream's log and its last sequence. ARGV: the html,
-# the log's length, its age in milliseconds, the last sequence's TTL. One
+# KEYS[3], KEYS[4] and KEYS[5]: the stream's log, the sorted set of the
+# streams the history holds (scored by their last sequence) and the latest
+# sequence of a stream it forgot (Entry.previous). ARGV: the html, the log's
+# length, its age in milliseconds, the group, the prefix of log keys. One
 # script, so that positions are handed out in the order the log records them,
-# whichever process records.
+# whichever process records. Then it forgets a few streams whose log expired:
+# the lowest scores broadcast least recently, so their logs expire first.
 _RECORD = (
     _EPOCH
     + """
 local sequence = redis.call('INCR', KEYS[1])
-local previous = tonumber(redis.call('GET', KEYS[4]) or '0')
+local previous = tonumber(redis.call('ZSCORE', KEYS[4], ARGV[4])
+  or redis.call('GET', KEYS[5]) or '0')
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], sequence .. '-0',
-  'html', ARGV[1], 'previous', previous)
+  'html', ARGV[1], 'previous', string.format('%d', previous))
 redis.call('PEXPIRE', KEYS[3], ARGV[3])
-redis.call('SET', KEYS[4], sequence, 'EX', ARGV[4])
+redis.call('ZADD', KEYS[4], sequence, ARGV[4])
+local oldest = redis.call('ZRANGE', KEYS[4], 0, 7, 'WITHSCORES')
+for i = 1, #oldest, 2 do
+  if redis.call('EXISTS', ARGV[5] .. oldest[i]) == 1 then break end
+  redis.call('ZREM', KEYS[4], oldest[i])
+  local forgotten = tonumber(oldest[i + 1])
+  if forgotten > tonumber(redis.call('GET', KEYS[5]) or '0') then
+    redis.call('SET', KEYS[5], string.format('%d', forgotten))
+  end
+end
 return {epoch, sequence, previous}
 """
 )
+
+# KEYS: the epoch, the stream's log, the streams, the forgotten sequence; ARGV:
+# the group, the sequence to read after. One script, so that no broadcast
+# recorded meanwhile makes the stream's last sequence and its log disagree.
+_SINCE = """
+local epoch = redis.call('GET', KEYS[1])
+if not epoch then
+  return false
+end
+local last = redis.call('ZSCORE', KEYS[3], ARGV[1])
+if not last then
+  return {epoch, 0, tonumber(redis.call('GET', KEYS[4]) or '0'), {}}
+end
+return {epoch, tonumber(last), 0, redis.call('XRANGE', KEYS[2], '(' .. ARGV[2] .. '-0', '+')}
+"""
 
 
 class RedisHistory:
@@ -212,7 +273,8 @@ class RedisHistory:
             f"{self.prefix}:sequence",
             f"{self.prefix}:epoch",
             f"{self.prefix}:log:{group}",
-            f"{self.prefix}:last:{group}",
+            f"{self.prefix}:streams",
+            f"{self.prefix}:forgotten",
         ]
 
     async def record(self, group: str, html: str) -> Recorded:
@@ -220,9 +282,10 @@ class RedisHistory:
             html,
             self.max_entries,
             int(self.max_age * 1000),
-            LAST_POSITION_TTL,
+            group,
+            f"{self.prefix}:log:",
         ]
-        result: Any = await self._client().eval(_RECORD, 4, *self._keys(group), *arguments)
+        result: Any = await self._client().eval(_RECORD, 5, *self._keys(group), *arguments)
         epoch, sequence, previous = result
         return Recorded(_text(epoch), int(sequence), int(previous))
 
@@ -232,17 +295,21 @@ class RedisHistory:
         return Position(_text(epoch), int(sequence))
 
     async def since(self, group: str, after: Position) -> list[Entry] | None:
-        _, epoch_key, log_key, last_key = self._keys(group)
-        client = self._client()
-        epoch, last = await client.mget([epoch_key, last_key])
-        if epoch is None or _text(epoch) != after.epoch:
+        _, epoch_key, log_key, streams_key, forgotten_key = self._keys(group)
+        keys = [epoch_key, log_key, streams_key, forgotten_key]
+        result: Any = await self._client().eval(_SINCE, 4, *keys, group, after.sequence)
+        if result is None or _text(result[0]) != after.epoch:
             return None
-        rows: Any = await client.xrange(log_key, min=f"({after.sequence}-0")
-        entries = [
-            Entry(_sequence_of(key), int(fields[b"previous"]), _text(fields[b"html"]))
-            for key, fields in rows
-        ]
-        return covering(entries, int(last or 0), after.sequence)
+        _, last, forgotten, rows = result
+        if not last:
+            return [] if after.sequence >= int(forgotten) else None
+        entries = []
+        for key, values in rows:
+            fields = dict(zip(values[::2], values[1::2], strict=True))
+            entries.append(
+                Entry(_sequence_of(key), int(fields[b"previous"]), _text(fields[b"html"]))
+            )
+        return covering(entries, int(last), after.sequence)
 
 
 def _close_with(loop: asyncio.AbstractEventLoop, client: Redis) -> None:

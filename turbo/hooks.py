@@ -78,6 +78,12 @@ def schedule(hook: PendingHook) -> None:
         # atomic(savepoint=False) pushes None: it cannot roll back on its own.
         hook.savepoints = {sid for sid in connection.savepoint_ids if sid is not None}
         earlier = state.pending.get(key)
+        # A row deleted again: Django sends post_delete for each table of a
+        # multi-table child, and a second delete() of the row deletes nothing.
+        # The earlier call stands for both: a savepoint rolling back the
+        # earlier alone is gone (a rollback replaces the state), or released.
+        if earlier is not None and earlier.deleted and hook.deleted:
+            return
         # Merge only when a savepoint rollback cannot discard the later change
         # without the earlier one: otherwise the earlier one's call would be lost.
         if earlier is not None and not earlier.deleted and hook.savepoints <= earlier.savepoints:
@@ -143,16 +149,24 @@ def handle_post_delete(sender: type[Model], instance: Model, using: str, **kwarg
         )
 
 
-def connect() -> None:
+def connect(base: type[Model] | None = None) -> None:
     """Connect the receivers for every model whose stream has hooks.
 
     Each model is connected by itself, proxies and multi-table children
     included: a receiver for all senders would make Django load every row a
     cascade deletes, anywhere in the project. Historical models (``RunPython``)
-    are never connected. Idempotent.
+    are never connected. Given ``base``, only it and its subclasses are
+    looked at (the registry connects a stream registered late so). Idempotent.
     """
     for model in apps.get_models():
+        if base is not None and not issubclass(model, base):
+            continue
         if any(s.has_hooks() for s in registry.streams_for_model(model)):
-            uid = f"turbo:{model._meta.label}"
+            uid = dispatch_uid(model)
             post_save.connect(handle_post_save, sender=model, weak=False, dispatch_uid=uid)
             post_delete.connect(handle_post_delete, sender=model, weak=False, dispatch_uid=uid)
+
+
+def dispatch_uid(model: type[Model]) -> str:
+    """The ``dispatch_uid`` of ``model``'s receivers: connected twice, they stay one."""
+    return f"turbo:{model._meta.label}"

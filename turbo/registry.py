@@ -34,7 +34,9 @@ class StreamRegistry:
     def register(self, stream_class: S) -> S:
         """Register ``stream_class``; a ModelStream also gets its ``.stream``.
 
-        Registering the same class twice is a no-op. Raises
+        A ModelStream's hooks run from then on, also for a class registered
+        after the app registry is ready. Registering the same class twice is a
+        no-op. Raises
         :exc:`~django.core.exceptions.ImproperlyConfigured` for an abstract
         stream, a name already taken, or a model whose ``stream`` attribute is
         already claimed.
@@ -54,6 +56,13 @@ class StreamRegistry:
         if issubclass(stream_class, ModelStream):
             self._attach(stream_class)
         self._by_name[name] = stream_class
+        if issubclass(stream_class, ModelStream) and apps.models_ready:
+            # Registered while or after the app registry readies (autodiscovery,
+            # a late import, a test): its model's receivers are connected now.
+            # Imported here: turbo.hooks needs this module.
+            from turbo import hooks
+
+            hooks.connect(stream_class.model())
         return stream_class
 
     def _attach(self, stream_class: type[ModelStream]) -> None:

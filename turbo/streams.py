@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 from functools import cached_property
 from typing import (
@@ -125,6 +126,15 @@ class StreamOptions:
         """The stream's public name, ``"<app_label>:<ClassName>"``."""
         return f"{self.app_label}:{self.stream_class.__name__}"
 
+    @cached_property
+    def init_signature(self) -> inspect.Signature:
+        """The signature of ``StreamClass(...)``: its ``__init__``'s, without ``self``.
+
+        :meth:`Stream.identity` binds the constructor's arguments to it.
+        """
+        signature = inspect.signature(self.stream_class.__init__)
+        return signature.replace(parameters=list(signature.parameters.values())[1:])
+
 
 def _json_normalised(value: list[Any] | dict[str, Any], stream_class: type[Stream]) -> Any:
     # A token carries the identity as JSON: normalising to what JSON gives back
@@ -140,6 +150,42 @@ def _json_normalised(value: list[Any] | dict[str, Any], stream_class: type[Strea
             f"{stream_class.__qualname__} arguments must be JSON-serialisable "
             f"(ints, strings, UUIDs...), since they become part of its identity: {error}"
         ) from None
+
+
+def _canonical_arguments(
+    stream_class: type[Stream], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[list[Any], dict[str, Any]]:
+    """``args`` and ``kwargs`` bound to ``stream_class``'s constructor, defaults applied.
+
+    A parameter that can be named is given by name (a token then still means
+    the same after parameters are reordered); positional-only ones, ``*args``,
+    and the parameters before a non-empty ``*args`` are given by position.
+    """
+    try:
+        bound = stream_class._meta.init_signature.bind(*args, **kwargs)
+    except (TypeError, ValueError):  # no signature to bind to: keep them as given
+        return list(args), dict(kwargs)
+    bound.apply_defaults()
+    parameters = bound.signature.parameters
+    by_position = any(
+        parameters[name].kind is inspect.Parameter.VAR_POSITIONAL and value
+        for name, value in bound.arguments.items()
+    )
+    positional: list[Any] = []
+    named: dict[str, Any] = {}
+    for name, value in bound.arguments.items():
+        kind = parameters[name].kind
+        if kind is inspect.Parameter.VAR_POSITIONAL:
+            positional.extend(value)
+        elif kind is inspect.Parameter.VAR_KEYWORD:
+            named.update(value)
+        elif kind is inspect.Parameter.POSITIONAL_ONLY or (
+            kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and by_position
+        ):
+            positional.append(value)
+        else:
+            named[name] = value
+    return positional, named
 
 
 def _broadcasts(
@@ -244,13 +290,16 @@ class Stream:
     def identity(self) -> tuple[list[Any], dict[str, Any]]:
         """The JSON-normalised arguments that tell this stream from its siblings.
 
-        :meth:`from_identity` rebuilds an equal stream from them: that is what
-        a signed subscription token carries.
+        They are the constructor's arguments bound to its parameters, defaults
+        included, each given by name where the signature allows it: so
+        ``PrivateStream(3)``, ``PrivateStream(owner_id=3)`` and, with a
+        default ``kind="all"``, ``UserStream(3, kind="all")`` and
+        ``UserStream(3)`` are one stream each. :meth:`from_identity` rebuilds
+        an equal stream from them: that is what a signed subscription token
+        carries.
         """
-        return (
-            _json_normalised(list(self._init_args), type(self)),
-            _json_normalised(self._init_kwargs, type(self)),
-        )
+        args, kwargs = _canonical_arguments(type(self), self._init_args, self._init_kwargs)
+        return _json_normalised(args, type(self)), _json_normalised(kwargs, type(self))
 
     @classmethod
     def from_identity(cls, args: list[Any], kwargs: dict[str, Any]) -> Self:

@@ -9,6 +9,7 @@ from django import template
 from django.db.models import Model, QuerySet
 from django.templatetags.static import static
 from django.urls import get_script_prefix
+from django.utils.functional import LazyObject, empty
 from django.utils.html import format_html, format_html_join
 
 from turbo import conf, history, signing
@@ -34,8 +35,10 @@ def resolve_stream(source: object) -> Stream:
     A model instance gives its stream, a queryset or a model class its
     model's :meth:`~turbo.ModelStream.collection`, a :class:`~turbo.Stream`
     itself, and a stream class or an ``"app_label:StreamName"`` string the
-    stream built without arguments.
+    stream built without arguments. A lazy object (``request.user``) means
+    what it stands for.
     """
+    source = _unwrapped(source)
     if isinstance(source, Stream):
         return source
     if isinstance(source, Model | QuerySet) or (
@@ -74,6 +77,17 @@ def resolve_stream(source: object) -> Stream:
             f"pass a stream object from the view instead, e.g. "
             f"{stream_class.__name__}(...) in the context."
         ) from None
+
+
+def _unwrapped(source: object) -> object:
+    # request.user is a SimpleLazyObject (Channels' scope["user"] a
+    # UserLazyObject): it passes isinstance() checks for the user model, but
+    # its type() is the wrapper's, which has no stream.
+    if isinstance(source, LazyObject):
+        if source._wrapped is empty:
+            source._setup()
+        return source._wrapped
+    return source
 
 
 @register.simple_tag
