@@ -46,3 +46,18 @@ def test_included_files_exist(page):
     text = (DOCS / page).read_text()
     for included in re.findall(r"^\.\. literalinclude:: (\S+)", text, re.MULTILINE):
         assert (DOCS / included).is_file(), f"{page} includes {included}, which is missing"
+
+
+TEST_REFERENCE = re.compile(r"``(test_\w+\.py)::(test_\w+)``")
+
+
+@pytest.mark.parametrize("page", sorted(p.name for p in DOCS.glob("*.rst")))
+def test_the_tests_a_page_names_exist(page):
+    # A promise's test that is renamed or removed would leave the page's
+    # "promise → test" table pointing at nothing.
+    tests = DOCS.parent / "tests"
+    for module, name in TEST_REFERENCE.findall((DOCS / page).read_text()):
+        source = (tests / module).read_text()
+        assert re.search(rf"^(async )?def {name}\(", source, re.MULTILINE), (
+            f"{page} names {module}::{name}, which does not exist"
+        )
