@@ -1,4 +1,4 @@
-"""HTTP and the turbo websocket, as the transport guide shows."""
+"""HTTP and the turbo websocket, routed as every project does (docs/installation.rst)."""
 
 from __future__ import annotations
 
@@ -9,17 +9,14 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example_chat.settings")
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from channels.routing import ProtocolTypeRouter  # noqa: E402
 
 import turbo.routing  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(turbo.routing.websocket_urlpatterns))
-        ),
+        # Origin validation and the session's user, as docs/transport.rst shows.
+        "websocket": turbo.routing.websocket_application(),
     }
 )
