@@ -125,6 +125,8 @@ class ServerProcess:
         self.layer, self.kind, self.settings = layer, kind, settings
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
+        #: Where the server runs: the repository, for the test project.
+        self.cwd = ROOT
         self.log = tempfile.NamedTemporaryFile(prefix=f"turbo-{kind}-", suffix=".log")  # noqa: SIM115
 
     @property
@@ -152,7 +154,7 @@ class ServerProcess:
     def start(self, timeout: float = 30) -> None:
         self.process = subprocess.Popen(
             self.command,
-            cwd=ROOT,
+            cwd=self.cwd,
             env=self.environment(),
             stdout=self.log,
             stderr=subprocess.STDOUT,

@@ -1,4 +1,4 @@
-"""The tutorial, built from its own code blocks, runs: a message typed in one window shows in another.
+"""The tutorial, built from its own code blocks, runs: a message sent in one window shows in another.
 
 Nothing here comes from ``example_chat/`` or the test app: the project is what
 ``docs/tutorial.rst`` tells a reader to type and write, in its order. The
@@ -16,7 +16,6 @@ import subprocess
 import sys
 import textwrap
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -27,6 +26,7 @@ from tests.live import ROOT, ServerProcess
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
 TUTORIAL = ROOT / "docs" / "tutorial.rst"
 BLOCK = re.compile(r"^\.\. code-block:: (\w+)\n((?:    :\w+: .*\n)*)\n((?:(?:    .*)?\n)+)", re.M)
@@ -75,7 +75,7 @@ class TutorialServer(ServerProcess):
 
     def __init__(self, directory: Path) -> None:
         super().__init__(layer={}, kind="runserver")
-        self.directory = directory
+        self.cwd = directory
 
     @property
     def command(self) -> list[str]:
@@ -83,18 +83,6 @@ class TutorialServer(ServerProcess):
 
     def environment(self) -> dict[str, str]:
         return project_environment()
-
-    def start(self, timeout: float = 30) -> None:
-        self.process = subprocess.Popen(
-            self.command,
-            cwd=self.directory,
-            env=self.environment(),
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        from tests.live import wait_until_listening
-
-        wait_until_listening(self.process, self.port, timeout, "runserver", self.output)
 
 
 def project_environment() -> dict[str, str]:
