@@ -1,4 +1,4 @@
-"""The tutorial, built from its own code blocks, runs: a message sent in one window shows in another.
+"""The tutorial, built from its own code blocks, runs: what one window sends shows in another.
 
 Nothing here comes from ``example_chat/`` or the test app: the project is what
 ``docs/tutorial.rst`` tells a reader to type and write, in its order. The
