@@ -3,11 +3,17 @@ from __future__ import annotations
 from unittest import mock
 
 import pytest
-from channels.routing import ProtocolTypeRouter
+from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.routing import ProtocolTypeRouter, URLRouter
+from channels.security.websocket import AllowedHostsOriginValidator
+from django.conf import settings
 from django.core import checks
 from django.test import override_settings
+from django.urls import path
 
+import turbo.checks
 from turbo import routing
+from turbo.consumers import TurboStreamConsumer
 
 
 def test_no_warning_with_a_channel_layer():
@@ -101,3 +107,91 @@ def test_named_origins_do_not_warn():
 
 def test_an_application_that_fails_to_import_is_left_to_its_server():
     assert origin_warnings(ASGI_APPLICATION="tests.nowhere.application") == []
+
+
+def warnings_with(ids, **overrides):
+    with override_settings(**overrides):
+        return [m for m in checks.run_checks() if m.id in ids]
+
+
+def test_the_tests_own_project_is_set_up_right():
+    assert warnings_with({"turbo.W005", "turbo.W006", "turbo.W007", "turbo.W008"}) == []
+
+
+def test_no_asgi_application_warns():
+    [message] = warnings_with({"turbo.W005"}, ASGI_APPLICATION=None)
+
+    assert "ASGI_APPLICATION" in message.msg
+    assert "websocket_application()" in message.hint
+
+
+no_websocket_application = ProtocolTypeRouter({"http": lambda scope, receive, send: None})
+other_route_application = ProtocolTypeRouter(
+    {"websocket": URLRouter([path("ws/chat/", AsyncWebsocketConsumer.as_asgi())])}
+)
+nested_application = ProtocolTypeRouter(
+    {
+        "websocket": AllowedHostsOriginValidator(
+            URLRouter([path("ws/", URLRouter([path("turbo/", TurboStreamConsumer.as_asgi())]))])
+        )
+    }
+)
+
+
+@pytest.mark.parametrize("application", ["no_websocket_application", "other_route_application"])
+def test_an_application_without_the_turbo_route_warns(application):
+    name = f"tests.test_checks.{application}"
+
+    [message] = warnings_with({"turbo.W006"}, ASGI_APPLICATION=name)
+
+    assert f"{name} does not route websockets at /ws/turbo/" in message.msg
+
+
+def test_the_route_is_found_in_a_nested_router():
+    assert (
+        warnings_with({"turbo.W006"}, ASGI_APPLICATION="tests.test_checks.nested_application") == []
+    )
+
+
+def test_the_route_follows_the_websocket_path_setting():
+    [message] = warnings_with({"turbo.W006"}, TURBO_WEBSOCKET_PATH="live/")
+
+    assert "/live/ (TURBO_WEBSOCKET_PATH)" in message.msg
+
+
+def test_a_history_without_the_middleware_warns():
+    middleware = [m for m in settings.MIDDLEWARE if not m.startswith("turbo.")]
+
+    [message] = warnings_with({"turbo.W007"}, MIDDLEWARE=middleware)
+
+    assert "TurboMiddleware" in message.msg
+    assert warnings_with({"turbo.W007"}, MIDDLEWARE=middleware, TURBO_HISTORY=None) == []
+
+
+@pytest.mark.parametrize(
+    ("apps", "warns"),
+    [
+        (["daphne", "django.contrib.staticfiles"], False),
+        (["django.contrib.staticfiles", "daphne"], True),
+        (["django.contrib.staticfiles"], True),
+        (["django.contrib.auth"], True),
+    ],
+    ids=["daphne-first", "daphne-after-staticfiles", "no-daphne", "neither"],
+)
+def test_runserver_without_daphne_warns(apps, warns):
+    # Checked on settings alone: INSTALLED_APPS itself is the test app's.
+    with (
+        mock.patch("sys.argv", ["manage.py", "runserver"]),
+        mock.patch.object(settings, "INSTALLED_APPS", apps),
+    ):
+        found = turbo.checks.check_runserver_serves_websockets()
+
+    assert [message.id for message in found] == (["turbo.W008"] if warns else [])
+
+
+def test_other_commands_are_not_told_about_runserver():
+    with (
+        mock.patch("sys.argv", ["manage.py", "migrate"]),
+        mock.patch.object(settings, "INSTALLED_APPS", []),
+    ):
+        assert turbo.checks.check_runserver_serves_websockets() == []

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import sys
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
+from channels.routing import URLRouter
 from channels.security.websocket import OriginValidator
 from django.conf import settings
 from django.core.checks import CheckMessage, Tags, Warning, register
 from django.utils.module_loading import import_string
+
+from turbo import conf
+from turbo.consumers import TurboStreamConsumer
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -33,6 +38,7 @@ def check_channel_layer(**kwargs: Any) -> list[CheckMessage]:
 
 
 CORE_LAYER = "channels_redis.core.RedisChannelLayer"
+MIDDLEWARE = "turbo.middleware.TurboMiddleware"
 
 
 @register(Tags.compatibility)
@@ -70,26 +76,36 @@ def check_redis_socket_timeout(**kwargs: Any) -> list[CheckMessage]:
     ]
 
 
-def _origin_validators(application: Any, seen: set[int] | None = None) -> Iterator[Any]:
-    """The Channels origin validators in an ASGI application, as far as attributes show.
+def _wrapped(application: Any, seen: set[int] | None = None) -> Iterator[Any]:
+    """``application`` and every application inside it, as far as attributes show.
 
     Walks what Channels' routers and middleware keep of what they wrap:
     ``application_mapping`` (``ProtocolTypeRouter``), ``application`` (the
-    validators, static file handlers) and ``inner`` (middleware).
+    origin validators, static file handlers) and ``inner`` (middleware).
     """
     seen = set() if seen is None else seen
     if id(application) in seen:
         return
     seen.add(id(application))
-    if isinstance(application, OriginValidator):
-        yield application
+    yield application
     wrapped = [getattr(application, name, None) for name in ("application", "inner")]
     mapping = getattr(application, "application_mapping", None)
     if isinstance(mapping, dict):
         wrapped.extend(mapping.values())
     for inner in wrapped:
         if inner is not None:
-            yield from _origin_validators(inner, seen)
+            yield from _wrapped(inner, seen)
+
+
+def _asgi_application() -> tuple[str, Any] | None:
+    """``ASGI_APPLICATION`` and the application it names; ``None`` if either is missing."""
+    name = getattr(settings, "ASGI_APPLICATION", None)
+    if not name:
+        return None
+    try:
+        return name, import_string(name)
+    except Exception:  # the server that serves it reports why
+        return None
 
 
 @register(Tags.security)
@@ -112,14 +128,14 @@ def check_any_origin(**kwargs: Any) -> list[CheckMessage]:
                 id="turbo.W003",
             )
         )
-    name = getattr(settings, "ASGI_APPLICATION", None)
-    if not name:
+    named = _asgi_application()
+    if named is None:
         return found
-    try:
-        application = import_string(name)
-    except Exception:  # reported by whatever serves it; not this check's business
-        return found
-    if any("*" in validator.allowed_origins for validator in _origin_validators(application)):
+    name, application = named
+    if any(
+        isinstance(inner, OriginValidator) and "*" in inner.allowed_origins
+        for inner in _wrapped(application)
+    ):
         found.append(
             Warning(
                 f"{name} validates websocket origins with '*' among the allowed origins: "
@@ -131,3 +147,100 @@ def check_any_origin(**kwargs: Any) -> list[CheckMessage]:
             )
         )
     return found
+
+
+def _routes_to_consumer(router: URLRouter, path: str) -> bool:
+    """Whether ``router`` sends a websocket at ``path`` to the turbo consumer."""
+    for route in router.routes:
+        match = route.pattern.match(path)
+        if match is None:
+            continue
+        callback = route.callback
+        consumer = getattr(callback, "consumer_class", None)
+        if isinstance(consumer, type) and issubclass(consumer, TurboStreamConsumer):
+            return True
+        if isinstance(callback, URLRouter) and _routes_to_consumer(callback, match[0]):
+            return True
+    return False
+
+
+@register(Tags.compatibility)
+def check_websocket_route(**kwargs: Any) -> list[CheckMessage]:
+    """Warn when the project's ASGI application cannot serve the turbo websocket.
+
+    Every page's ``{% turbo_subscribe %}`` opens a socket at
+    :setting:`TURBO_WEBSOCKET_PATH`; without ``ASGI_APPLICATION``, or an
+    application that routes websockets there to the consumer, none connects.
+    """
+    hint = "Route websockets with turbo.routing.websocket_application() (docs: Installation)."
+    if not getattr(settings, "ASGI_APPLICATION", None):
+        return [
+            Warning(
+                "ASGI_APPLICATION is not set, so no server serves the turbo websocket.",
+                hint="Set ASGI_APPLICATION = 'mysite.asgi.application'. " + hint,
+                id="turbo.W005",
+            )
+        ]
+    named = _asgi_application()
+    if named is None:
+        return []
+    name, application = named
+    path = conf.websocket_path()
+    websocket = getattr(application, "application_mapping", {}).get("websocket")
+    routers = [inner for inner in _wrapped(websocket) if isinstance(inner, URLRouter)]
+    if websocket is not None and not routers:
+        return []  # an application of its own making: nothing to tell
+    if any(_routes_to_consumer(router, path) for router in routers):
+        return []
+    return [
+        Warning(
+            f"{name} does not route websockets at /{path} (TURBO_WEBSOCKET_PATH) to the turbo "
+            f"consumer, so pages cannot subscribe.",
+            hint=hint,
+            id="turbo.W006",
+        )
+    ]
+
+
+@register(Tags.compatibility)
+def check_middleware(**kwargs: Any) -> list[CheckMessage]:
+    """Warn when a history is kept but pages cannot know where they stand in it.
+
+    ``TurboMiddleware`` reads the history's position before the view, so that a
+    broadcast committed while the page rendered is replayed to it.
+    """
+    if conf.history() is None or MIDDLEWARE in getattr(settings, "MIDDLEWARE", []):
+        return []
+    return [
+        Warning(
+            "TURBO_HISTORY keeps a history but turbo.middleware.TurboMiddleware is not in "
+            "MIDDLEWARE: a broadcast committed while a page renders never reaches it.",
+            hint=f"Add '{MIDDLEWARE}' to MIDDLEWARE, or set TURBO_HISTORY = None.",
+            id="turbo.W007",
+        )
+    ]
+
+
+@register(Tags.compatibility)
+def check_runserver_serves_websockets(**kwargs: Any) -> list[CheckMessage]:
+    """Warn when ``runserver`` is Django's own, which serves no websocket.
+
+    An ASGI server's app (``daphne``) placed before ``django.contrib.staticfiles``
+    in ``INSTALLED_APPS`` provides a ``runserver`` that serves them.
+    """
+    if sys.argv[1:2] != ["runserver"]:
+        return []
+    apps = list(settings.INSTALLED_APPS)
+    if "daphne" in apps and (
+        "django.contrib.staticfiles" not in apps
+        or apps.index("daphne") < apps.index("django.contrib.staticfiles")
+    ):
+        return []
+    return [
+        Warning(
+            "runserver is Django's own, which serves no websocket: pages will not be live.",
+            hint="Put 'daphne' first in INSTALLED_APPS, so that its runserver is used, or "
+            "serve the project with an ASGI server (daphne, uvicorn).",
+            id="turbo.W008",
+        )
+    ]
