@@ -136,6 +136,11 @@ async def test_a_room_created_in_one_window_appears_in_the_others_list(chromium,
     await b.locator("#rooms a", has_text="Kitchen").wait_for(state="attached")
     await expect(a.locator("#id_name")).to_have_value("")
     await a.locator("#rooms a", has_text="Kitchen").wait_for(state="attached")
+    # Appended live where a reload puts it: the list keeps one order.
+    live = await b.locator("#rooms a").all_inner_texts()
+    await b.reload()
+    assert await b.locator("#rooms a").all_inner_texts() == live
+    assert live[-1] == "Kitchen"
 
 
 async def test_a_user_without_access_to_a_private_room_is_refused_its_stream(chromium, chat):

@@ -51,7 +51,9 @@ def editable_message(request: HttpRequest, pk: int) -> Message:
 
 
 def room_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "chat/room_list.html", {"rooms": Room.objects.all(), "form": RoomForm()})
+    # Oldest first: the order RoomStream appends new rooms in, on every open list.
+    rooms = Room.objects.order_by("pk")
+    return render(request, "chat/room_list.html", {"rooms": rooms, "form": RoomForm()})
 
 
 def room_detail(request: HttpRequest, pk: int) -> HttpResponse:
