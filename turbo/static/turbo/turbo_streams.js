@@ -70,14 +70,19 @@ class Connection {
     if (!stream) {
       stream = {
         key, token, sentToken: null, state: "idle", elements: new Set(), unsubscribeTimer: 0,
-        position: null, // {epoch, sequence} of the last message applied, or of the page
-        held: [], // messages received while subscribing or missing one before them
+        // {epoch, sequence}: where the page stands in the stream, the last
+        // message applied or the position the page was rendered at.
+        position: null,
+        held: [], // messages received while subscribing, replaying, or missing one before them
+        replays: 0, // replay frames sent and not answered yet
+        replayOnSubscribed: false, // the page went back while the subscribe was unanswered
+        unapplied: false, // a message came while the stream had no element
       };
       this.#streams.set(key, stream);
     }
-    advance(stream, parsePosition(element.getAttribute("position")));
     clearTimeout(stream.unsubscribeTimer);
     stream.elements.add(element);
+    this.rendered(stream, parsePosition(element.getAttribute("position")));
     stream.token = token; // the newest token, for subscribing after a reconnect
     // Retrying a rejected token cannot help, but an element with another
     // token (the page was reloaded after `expired`, say) may succeed.
@@ -99,6 +104,25 @@ class Connection {
     if (stream.elements.size === 0) {
       stream.unsubscribeTimer = setTimeout(() => this.#drop(stream), UNSUBSCRIBE_DELAY);
     }
+  }
+
+  // An element of the stream entered the page, or a morph changed its
+  // `position`: the page around it was rendered at `position`. A page
+  // rendered before messages the stream applied (a form that redirected back,
+  // a layout's element on the next page, a snapshot from Turbo's cache), or
+  // after messages that came while the stream had no element, lacks those:
+  // the stream goes back to `position` and asks the server for what followed.
+  rendered(stream, position) {
+    if (!position) return;
+    const current = stream.position;
+    const ahead = !current || (current.epoch === position.epoch && current.sequence <= position.sequence);
+    stream.position = position;
+    if (ahead && !stream.unapplied) return;
+    stream.unapplied = false;
+    if (stream.state === "subscribed") this.#replay(stream);
+    // The subscribe's answer replays from the position it was sent with.
+    else if (stream.state === "pending") stream.replayOnSubscribed = true;
+    // An idle stream subscribes from its position; a rejected one gets nothing.
   }
 
   // For window.TurboChannels.
@@ -181,6 +205,8 @@ class Connection {
     for (const stream of this.#streams.values()) {
       if (stream.state !== "rejected") stream.state = "idle";
       stream.held = []; // subscribing again from the position replays them
+      stream.replays = 0;
+      stream.replayOnSubscribed = false;
       for (const element of stream.elements) element.removeAttribute("connected");
     }
     // A handshake the server refused (a failed origin check, say) closes
@@ -233,17 +259,23 @@ class Connection {
         if (!stream) return;
         stream.state = "subscribed";
         for (const element of stream.elements) element.toggleAttribute("connected", true);
+        if (stream.replayOnSubscribed) {
+          stream.replayOnSubscribed = false;
+          this.#replay(stream);
+        }
         return this.#caughtUp(stream, frame);
       }
       case "replayed": {
         const stream = this.#streams.get(frame.stream);
-        if (stream?.state === "subscribed") this.#caughtUp(stream, frame);
-        return;
+        if (stream?.state !== "subscribed" || !stream.replays) return;
+        stream.replays--;
+        return this.#caughtUp(stream, frame);
       }
       case "rejected": {
         const stream = this.#pending(frame.token);
         if (!stream) return;
         stream.state = "rejected";
+        stream.replayOnSubscribed = false;
         return rejected(stream, frame);
       }
       case "message": {
@@ -251,7 +283,7 @@ class Connection {
         if (!stream) return;
         // Until the server has said what the stream missed, or while a
         // message before this one is missing, hold it.
-        if (stream.state === "pending" || stream.held.length) return void stream.held.push(frame);
+        if (stream.state === "pending" || stream.replays) return void stream.held.push(frame);
         return this.#apply(stream, frame);
       }
       case "error":
@@ -270,14 +302,22 @@ class Connection {
     }
   }
 
-  // The server's account of what the stream broadcast since its position:
+  // Asks the server for what the stream broadcast after its position.
+  #replay(stream) {
+    stream.replays++;
+    this.#send({ type: "replay", stream: stream.key, position: formatPosition(stream.position) });
+  }
+
+  // The server's account of what the stream broadcast since a position:
   // `missed`, or `refresh` when its history does not reach back that far.
   #caughtUp(stream, { missed, refresh }) {
-    const held = stream.held;
-    stream.held = [];
+    // While another answer is awaited, the held messages wait for it: it may
+    // bring one that comes before them.
+    const held = stream.replays ? [] : stream.held.splice(0);
     if (refresh) {
       stream.position = null; // the refreshed page brings its own
-      missedTooMuch(stream);
+      if (stream.elements.size) missedTooMuch(stream);
+      else stream.unapplied = true; // the next element's page refreshes
     }
     for (const frame of [...(missed || []), ...held]) this.#apply(stream, frame);
   }
@@ -285,31 +325,35 @@ class Connection {
   // Applies a message once and in order: one already applied is dropped, and
   // one whose predecessor has not arrived (two servers published in the
   // other order, or the pub/sub layer lost it) waits while the server is
-  // asked for what is missing.
+  // asked for what is missing. One that comes while the stream has no
+  // element (the page is being replaced) is not applied, nor is the position
+  // moved past it: the next element asks for it.
   #apply(stream, frame) {
     const position = parsePosition(frame.position);
     const previous = parsePosition(frame.previous);
     const applied = stream.position;
-    if (position && applied && position.epoch !== applied.epoch) {
+    const sameEpoch = position && applied && position.epoch === applied.epoch;
+    if (sameEpoch && position.sequence <= applied.sequence) return;
+    // Turbo applies every message of every stream source, so a message
+    // goes to one element of the stream however many the page holds.
+    const element = stream.elements.values().next().value;
+    if (!element) return void (stream.unapplied = true);
+    if (position && applied && !sameEpoch) {
       // A new epoch: the history was lost (Redis restarted empty, or a server
       // keeping it in memory restarted), and what came in between with it.
       stream.position = null;
       missedTooMuch(stream);
-    } else if (position && applied) {
-      if (position.sequence <= applied.sequence) return;
-      if (previous && previous.sequence > applied.sequence) {
-        stream.held.push(frame);
-        if (stream.held.length === 1) {
-          this.#send({ type: "replay", stream: stream.key, position: formatPosition(applied) });
-        }
-        return;
-      }
+    } else if (sameEpoch && previous && previous.sequence > applied.sequence) {
+      stream.held.push(frame);
+      if (!stream.replays) this.#replay(stream);
+      return;
     }
-    if (position) advance(stream, position, true);
-    // Turbo applies every message of every stream source, so a message
-    // goes to one element of the stream however many the page holds.
-    const element = stream.elements.values().next().value;
-    element?.dispatchEvent(new MessageEvent("message", { data: frame.html }));
+    if (position) {
+      stream.position = position;
+      // For Turbo's page cache: a snapshot resumes from there.
+      for (const each of stream.elements) each.setAttribute("position", formatPosition(position));
+    }
+    element.dispatchEvent(new MessageEvent("message", { data: frame.html }));
   }
 
   // The stream awaiting the answer to a subscribe with this token: answers
@@ -330,19 +374,6 @@ function parsePosition(text) {
 
 function formatPosition({ epoch, sequence }) {
   return `${epoch}:${sequence}`;
-}
-
-// Moves the stream's position forward to `position` (never back, within an
-// epoch; a page from another epoch replaces it). `applied`: a message was
-// applied, which the elements' attribute records for Turbo's page cache.
-function advance(stream, position, applied = false) {
-  const current = stream.position;
-  if (!position) return;
-  if (current && current.epoch === position.epoch && current.sequence >= position.sequence) return;
-  stream.position = position;
-  if (applied) {
-    for (const element of stream.elements) element.setAttribute("position", formatPosition(position));
-  }
 }
 
 // The history could not say what the stream missed while the page was away:
@@ -497,10 +528,11 @@ class TurboChannelsStreamSource extends HTMLElement {
   // A morphing page refresh changes the attributes of the elements it keeps:
   // count the element again under its new attributes.
   attributeChangedCallback(name, oldValue, newValue) {
-    // A page refreshed by morphing renders a later position: the stream
-    // need not replay what the page shows. (The client's own writes are
-    // positions it reached already.)
-    if (name === "position") return void (this.#stream && advance(this.#stream, parsePosition(newValue)));
+    // A page refreshed by morphing was rendered at another position. (The
+    // client's own writes are the position the stream stands at.)
+    if (name === "position") {
+      return void (this.#stream && this.#connection.rendered(this.#stream, parsePosition(newValue)));
+    }
     if (this.#stream && oldValue !== newValue) {
       this.disconnectedCallback();
       this.connectedCallback();
