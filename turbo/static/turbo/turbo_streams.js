@@ -13,11 +13,20 @@ const ELEMENT_NAME = "turbo-channels-stream-source";
 // data-turbo-permanent element, keeps it without unsubscribing and
 // subscribing again.
 const UNSUBSCRIBE_DELAY = 1000;
-// Reconnect delays: from RECONNECT_DELAY_MIN, doubling up to RECONNECT_DELAY_MAX.
-const RECONNECT_DELAY_MIN = 500;
-const RECONNECT_DELAY_MAX = 30_000;
-// Sockets in a row that never opened before giving up.
-const MAX_FAILED_ATTEMPTS = 10;
+// How the client reconnects, in seconds (fast-attempts: sockets). A page sets
+// its own with <meta name="turbo-channels-reconnect" content="slow-delay=120">.
+// A socket fails when it closes before opening, or within stable-after of
+// opening: the wait after a socket that did not fail is first-delay, and it
+// doubles with each failed socket in a row, up to max-delay; after
+// fast-attempts failed sockets, the client tries every slow-delay, forever.
+const RECONNECT_POLICY = Object.freeze({
+  "first-delay": 0.5,
+  "max-delay": 30,
+  "fast-attempts": 10,
+  "slow-delay": 60,
+  "stable-after": 10,
+});
+const RECONNECT_META = 'meta[name="turbo-channels-reconnect"]';
 // An expired token reloads the page at most once in this long (per URL).
 const EXPIRED_RELOAD_INTERVAL = 10_000;
 // The server closes a socket whose client leaves too much unacknowledged, and
@@ -47,20 +56,21 @@ class Connection {
   #url;
   #socket = null;
   #socketListeners = null; // AbortController for the current socket's listeners
-  #windowListeners = new AbortController();
+  #pageListeners = new AbortController(); // for those on window and document
   #retryTimer = 0;
-  #retries = 0; // reconnects scheduled since the last socket that opened
-  #failures = 0; // sockets in a row that closed without opening
-  #failed = false; // gave up after MAX_FAILED_ATTEMPTS failures
+  #failures = 0; // sockets in a row that failed: closed before opening, or soon after
+  #slow = false; // retrying slowly: turbo-channels:failed was dispatched
   #received = 0; // frames received on the current socket
   #unackedChars = 0; // characters of those since the last ack
 
   constructor(url) {
     this.#url = url;
-    // Back online: do not wait out the backoff, nor stay failed.
-    window.addEventListener("online", () => this.#restart(), {
-      signal: this.#windowListeners.signal,
-    });
+    // Back online, or back to the tab: try now rather than at the end of the wait.
+    const options = { signal: this.#pageListeners.signal };
+    window.addEventListener("online", () => this.#retryNow(), options);
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible") this.#retryNow();
+    }, options);
   }
 
   // Counts an element in its stream, subscribing the stream if it is new.
@@ -90,8 +100,7 @@ class Connection {
     // Also clears a `connected` copied from Turbo's snapshot cache.
     element.toggleAttribute("connected", stream.state === "subscribed");
 
-    if (this.#failed) this.#restart();
-    else if (this.#socket?.readyState === WebSocket.OPEN) {
+    if (this.#socket?.readyState === WebSocket.OPEN) {
       if (stream.state === "idle") this.#subscribe(stream);
     } else this.#openIfNeeded();
     return stream;
@@ -128,15 +137,14 @@ class Connection {
   // For window.TurboChannels.
   get debugState() {
     let state;
-    if (this.#failed) state = "failed";
-    else if (this.#retryTimer) state = "waiting";
+    if (this.#retryTimer) state = "waiting";
     else if (!this.#socket) state = "closed";
     else state = this.#socket.readyState === WebSocket.OPEN ? "open" : "connecting";
     const streams = {};
     for (const { key, state, elements } of this.#streams.values()) {
       streams[key] = { state, elements: elements.size };
     }
-    return { url: this.#url, state, failures: this.#failures, streams };
+    return { url: this.#url, state, failures: this.#failures, slow: this.#slow, streams };
   }
 
   // For reloadForExpiredToken().
@@ -158,7 +166,7 @@ class Connection {
     // Remove the listeners first, so the close event schedules no reconnect.
     this.#socketListeners?.abort();
     this.#socket?.close(1000);
-    this.#windowListeners.abort();
+    this.#pageListeners.abort();
     connections.delete(this.#url);
   }
 
@@ -172,13 +180,12 @@ class Connection {
     return [...this.#streams.values()].some((stream) => stream.state !== "rejected");
   }
 
-  #restart() {
-    if (!this.#retryTimer && !this.#failed) return;
+  // Skips the wait, not the backoff: if this socket fails too, the next wait
+  // is as long as the skipped one would have been followed by.
+  #retryNow() {
+    if (!this.#retryTimer) return;
     clearTimeout(this.#retryTimer);
-    this.#retryTimer = 0;
-    this.#failed = false;
-    this.#failures = this.#retries = 0;
-    this.#openIfNeeded();
+    this.#open();
   }
 
   #open() {
@@ -186,20 +193,23 @@ class Connection {
     const socket = (this.#socket = new WebSocket(this.#url));
     this.#socketListeners = new AbortController();
     const options = { signal: this.#socketListeners.signal };
-    let opened = false;
+    let openedAt = null;
     this.#received = this.#unackedChars = 0;
     socket.addEventListener("open", () => {
-      opened = true;
-      this.#failures = this.#retries = 0;
+      openedAt = performance.now();
+      if (this.#slow) {
+        this.#slow = false;
+        document.dispatchEvent(new CustomEvent("turbo-channels:reconnected", { detail: { url: this.#url } }));
+      }
       for (const stream of this.#streams.values()) {
         if (stream.state === "idle") this.#subscribe(stream);
       }
     }, options);
     socket.addEventListener("message", (event) => this.#receive(event.data), options);
-    socket.addEventListener("close", () => this.#closed(opened), options);
+    socket.addEventListener("close", (event) => this.#closed(event, openedAt), options);
   }
 
-  #closed(opened) {
+  #closed({ code, reason }, openedAt) {
     this.#socketListeners.abort();
     this.#socket = null;
     for (const stream of this.#streams.values()) {
@@ -209,26 +219,43 @@ class Connection {
       stream.replayOnSubscribed = false;
       for (const element of stream.elements) element.removeAttribute("connected");
     }
-    // A handshake the server refused (a failed origin check, say) closes
-    // with 1006 before opening, exactly like a server that is down.
-    if (!opened && ++this.#failures >= MAX_FAILED_ATTEMPTS) return this.#giveUp();
+    if (code >= 4000) {
+      console.warn(`turbo-channels: the server closed the websocket with code ${code} (${reason || "no reason"}).`);
+    }
+    const policy = reconnectPolicy();
+    // One closed soon after opening (rate limited, too slow, a server failing
+    // at each connection) backs off like one that never opened: resetting
+    // the backoff on `open` would reconnect every half second forever.
+    const stable = openedAt !== null && performance.now() - openedAt >= policy["stable-after"] * 1000;
+    this.#failures = stable ? 0 : this.#failures + 1;
     if (!this.#wantsSocket()) return;
+    const slow = this.#failures >= Math.max(1, policy["fast-attempts"]);
+    if (slow && !this.#slow) this.#retryingSlowly(policy, openedAt !== null, code);
+    const backoff = slow
+      ? policy["slow-delay"]
+      : Math.min(policy["max-delay"], policy["first-delay"] * 2 ** this.#failures);
     // Equal jitter, a random delay between half and all of the backoff,
     // spreads the reconnects of all pages after a server restart.
-    const backoff = Math.min(RECONNECT_DELAY_MAX, RECONNECT_DELAY_MIN * 2 ** this.#retries++);
     const delay = backoff / 2 + (Math.random() * backoff) / 2;
-    this.#retryTimer = setTimeout(() => this.#open(), delay);
+    this.#retryTimer = setTimeout(() => this.#open(), delay * 1000);
   }
 
-  #giveUp() {
-    this.#failed = true;
-    console.error(
-      `turbo-channels: gave up connecting to ${this.#url}: ${MAX_FAILED_ATTEMPTS} websockets in a row ` +
-        "closed without opening. The browser reports a handshake the server refused exactly like a " +
-        "server that is down (close code 1006), so check that the server runs and serves websockets " +
+  // The fast phase is over: say so once, and keep trying.
+  #retryingSlowly(policy, opened, code) {
+    this.#slow = true;
+    // A handshake the server refused (a failed origin check, say) closes
+    // with 1006 before opening, exactly like a server that is down.
+    const why = opened
+      ? `The last one opened, and closed soon after with code ${code}.`
+      : "The last one never opened. The browser reports a handshake the server refused exactly like " +
+        "a server that is down (close code 1006), so check that the server runs and serves websockets " +
         `at this URL (an ASGI server such as daphne), that ALLOWED_HOSTS allows "${location.hostname}", ` +
         `and that the Origin header of this page ("${location.origin}") passes the server's origin ` +
-        "validation (AllowedHostsOriginValidator). The next stream element added to the page tries again.",
+        "validation (AllowedHostsOriginValidator).";
+    console.error(
+      `turbo-channels: cannot connect to ${this.#url}: ${this.#failures} websockets in a row failed. ${why} ` +
+        `Retrying every ${policy["slow-delay"] / 2} to ${policy["slow-delay"]} s, and at once when the browser comes ` +
+        "back online or the tab is shown again.",
     );
     document.dispatchEvent(new CustomEvent("turbo-channels:failed", { detail: { url: this.#url } }));
   }
@@ -364,6 +391,33 @@ class Connection {
     }
   }
 
+}
+
+// The meta tag content whose mistakes the console has reported.
+let reportedPolicy = null;
+
+// RECONNECT_POLICY, with what the page's meta tag changes: read at each close,
+// so that a Turbo Drive visit brings its page's.
+function reconnectPolicy() {
+  const policy = { ...RECONNECT_POLICY };
+  const content = document.querySelector(RECONNECT_META)?.content ?? "";
+  const ignored = [];
+  for (const item of content.split(",").map((each) => each.trim()).filter(Boolean)) {
+    const [name, value, ...rest] = item.split("=").map((part) => part.trim());
+    const number = Number(value);
+    if (Object.hasOwn(policy, name) && value && !rest.length && number >= 0 && number < Infinity) {
+      policy[name] = number;
+    } else ignored.push(`"${item}"`);
+  }
+  if (ignored.length && content !== reportedPolicy) {
+    reportedPolicy = content;
+    console.warn(
+      `turbo-channels: ignored ${ignored.join(", ")} in <meta name="turbo-channels-reconnect">: ` +
+        `its content is name=value pairs separated by commas, the names ${Object.keys(policy).join(", ")}, ` +
+        "the values non-negative numbers.",
+    );
+  }
+  return policy;
 }
 
 // "<epoch>:<sequence>" ⇄ {epoch, sequence}; null for anything else.
@@ -567,7 +621,7 @@ if (!customElements.get(ELEMENT_NAME)) {
   customElements.define(ELEMENT_NAME, TurboChannelsStreamSource);
   document.addEventListener("turbo:before-morph-element", keepFieldBeingEdited);
   // Debugging hook: a snapshot of every connection, e.g.
-  // [{url: "ws://…/ws/turbo/", state: "open", failures: 0,
+  // [{url: "ws://…/ws/turbo/", state: "open", failures: 0, slow: false,
   //   streams: {"turbo.5d0c…": {state: "subscribed", elements: 2}}}]
   Object.defineProperty(window, "TurboChannels", {
     value: Object.freeze({
