@@ -633,3 +633,57 @@ async def test_a_refresh_morphs_other_tabs_keeping_typed_text_and_spares_the_tab
     assert await renaming.evaluate("window.visits") == 0
     for tab in tabs:
         await tab.context.close()
+
+
+# Counts the morphs of a page, and the refreshes Turbo fetched.
+MORPH_COUNTER = """
+window.morphs = 0;
+document.addEventListener("turbo:morph", () => { window.morphs += 1 });
+"""
+
+
+async def board_page(page: Any, server: ServerProcess) -> Board:
+    """A new board, shown by ``page``, which counts its morphs in ``window.morphs``."""
+    with suppress_broadcasts():
+        board = await Board.objects.acreate(name="Board")
+    await page.add_init_script(MORPH_COUNTER)
+    await page.goto(f"{server.origin}/boards/{board.pk}/")
+    await wait_for(page, CONNECTED)
+    await page.evaluate("Turbo.session.pageRefreshDebouncePeriod = 0")
+    return board
+
+
+async def test_a_field_sent_with_enter_takes_the_value_of_the_morph_that_follows(
+    page, start_server
+):
+    """Issue 20, item 17: after a form's redirect back, its field showed the sent text."""
+    server = await start_server()
+    board = await board_page(page, server)
+
+    await page.fill("#note", "sent")
+    await page.press("#note", "Enter")  # Turbo submits; the redirect back (303) morphs the page
+
+    await page.wait_for_function("window.morphs === 1")
+    assert await page.evaluate("document.activeElement.id") == "note"
+    assert await page.input_value("#note") == ""
+    # What is typed after that is the user's again: a refresh keeps it.
+    await page.keyboard.type("next")
+    await board.stream.arefresh()
+    await page.wait_for_function("window.morphs === 2")
+    assert await page.input_value("#note") == "next"
+
+
+async def test_a_focused_field_marked_replace_takes_the_servers_value_in_a_morph(
+    page, start_server
+):
+    """Issue 20, item 17: ``data-turbo-channels-morph-focused="replace"`` opts out."""
+    server = await start_server()
+    board = await board_page(page, server)
+    await page.focus("#search")
+    await page.keyboard.type("typed")
+
+    await board.stream.arefresh()
+
+    await page.wait_for_function("window.morphs === 1")
+    assert await page.evaluate("document.activeElement.id") == "search"
+    assert await page.input_value("#search") == ""

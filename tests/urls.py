@@ -12,4 +12,5 @@ urlpatterns = [
     path("boards/<int:pk>/", views.board, name="board"),
     path("boards/<int:pk>/refresh/", views.refresh_board, name="refresh-board"),
     path("boards/<int:pk>/rename/", views.rename_board, name="rename-board"),
+    path("boards/<int:pk>/note/", views.note_board, name="note-board"),
 ]

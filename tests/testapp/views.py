@@ -70,6 +70,14 @@ def rename_board(request: HttpRequest, pk: int) -> HttpResponse:
     return HttpResponse(status=204)
 
 
+@require_POST
+def note_board(request: HttpRequest, pk: int) -> HttpResponse:
+    """Take a note on a board (nothing is kept) and redirect back to it (303):
+    Turbo refreshes the page, morphing it."""
+    board = get_object_or_404(Board, pk=pk)
+    return HttpResponseRedirect(reverse("board", args=[board.pk]), status=303)
+
+
 def board(request: HttpRequest, pk: int) -> HttpResponse:
     """A board page that morphs on refreshes, with a text field to keep."""
     return render(request, "live/board.html", {"board": get_object_or_404(Board, pk=pk)})

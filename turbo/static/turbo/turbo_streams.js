@@ -606,20 +606,39 @@ class TurboChannelsStreamSource extends HTMLElement {
   }
 }
 
+const MORPH_FOCUSED = "data-turbo-channels-morph-focused";
+// The fields of forms Turbo submitted, until they are edited.
+const sentFields = new WeakSet();
+
+function fieldsSent(event) {
+  for (const field of event.target.elements) sentFields.add(field);
+}
+
+function fieldEdited(event) {
+  sentFields.delete(event.target);
+}
+
 // Turbo's morph (a page refresh, or a stream action with method="morph")
 // writes the server's value into every field, the one being typed in
-// included. Keep that field as the user has it: focus, caret and text.
+// included. Keep that field as the user has it: focus, caret and text;
+// unless its text was sent by a form Turbo submitted and not edited since
+// (the page the server answers with knows better: an emptied message field,
+// say), or it or an ancestor has data-turbo-channels-morph-focused="replace".
 function keepFieldBeingEdited(event) {
   const field = event.target;
   const editable = field instanceof HTMLInputElement || field instanceof HTMLTextAreaElement
     || field instanceof HTMLSelectElement;
-  if (editable && field === document.activeElement) event.preventDefault();
+  if (!editable || field !== document.activeElement || sentFields.has(field)) return;
+  const choice = field.closest(`[${MORPH_FOCUSED}]`)?.getAttribute(MORPH_FOCUSED);
+  if (choice !== "replace") event.preventDefault();
 }
 
 // The module may be loaded twice (under two URLs); the first one wins.
 if (!customElements.get(ELEMENT_NAME)) {
   customElements.define(ELEMENT_NAME, TurboChannelsStreamSource);
   document.addEventListener("turbo:before-morph-element", keepFieldBeingEdited);
+  document.addEventListener("turbo:submit-start", fieldsSent);
+  document.addEventListener("input", fieldEdited, { capture: true });
   // Debugging hook: a snapshot of every connection, e.g.
   // [{url: "ws://…/ws/turbo/", state: "open", failures: 0, slow: false,
   //   streams: {"turbo.5d0c…": {state: "subscribed", elements: 2}}}]
