@@ -7,9 +7,11 @@ are made in this test process, as a worker or a shell would make them.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 import pytest
 from channels.layers import get_channel_layer
@@ -26,7 +28,7 @@ from turbo.hub import MESSAGE_TYPE
 from turbo.templatetags.turbo_streams import CLIENT_SCRIPT, ELEMENT, TURBO_SCRIPT
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterator
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
     from tests.live import ServerProcess
     from turbo.streams import Stream
@@ -38,7 +40,7 @@ DISCONNECTED = f"{ELEMENT}:not([connected])"
 # Counts the client's events on window, which a Turbo Drive visit keeps.
 EVENT_COUNTER = """
 window.events = {};
-for (const name of ["turbo-channels:expired", "turbo-channels:failed"]) {
+for (const name of ["expired", "failed", "reconnected"].map((name) => `turbo-channels:${name}`)) {
   document.addEventListener(name, () => { window.events[name] = (window.events[name] || 0) + 1 });
 }
 """
@@ -247,6 +249,101 @@ async def test_back_to_a_cached_page_applies_what_it_missed_once(page, start_ser
     assert await page.locator("li.seen").all_text_contents() == ["before", "while away"]
 
 
+# Holds Turbo's next render: window.resumeRender() lets it go on.
+HOLD_NEXT_RENDER = """
+document.addEventListener("turbo:before-render", (event) => {
+  event.preventDefault();
+  window.resumeRender = event.detail.resume;
+}, {once: true});
+"""
+
+
+async def render_after_a_message(
+    page: Any, room: Room, navigate: Callable[[], Awaitable[Any]]
+) -> Message:
+    """``navigate()``, holding the next page until a message saved once it was
+    fetched has reached the page still shown: the next page lacks it. The message."""
+    await page.evaluate(HOLD_NEXT_RENDER)
+    await navigate()
+    await page.wait_for_function("typeof window.resumeRender === 'function'")
+    message = await Message.objects.acreate(room=room, text="while fetching")
+    await wait_for(page, f"#message-{message.pk}")
+    await page.evaluate("window.resumeRender()")
+    return message
+
+
+def is_message(payload: str) -> bool:
+    """Whether a frame the page received is a ``message``."""
+    return bool(json.loads(payload)["type"] == "message")
+
+
+async def assert_shown_once(page: Any, room: Room, message: Message) -> None:
+    """``message`` is shown once, by the time a marker saved now is."""
+    await save_and_see(page, room, "marker")
+    assert await page.locator(f"#message-{message.pk}").count() == 1
+
+
+async def test_a_form_that_redirects_back_shows_a_message_committed_during_the_fetch(
+    page, start_server
+):
+    """Issue 20, item 1: the old page applied the message; the new one was rendered before it."""
+    server = await start_server()
+    room = await Room.objects.acreate(name="posting")
+    await page.goto(f"{server.origin}/rooms/{room.pk}/")
+    await wait_for(page, CONNECTED)
+    await page.fill("#text", "posted")
+
+    # Turbo posts; the answer redirects back (303) to the page, which it renders.
+    message = await render_after_a_message(page, room, lambda: page.press("#text", "Enter"))
+
+    await page.wait_for_function("document.querySelector('#text').value === ''")
+    await assert_shown_once(page, room, message)
+    assert await message_texts(page) == ["posted", "while fetching", "marker"]
+
+
+async def test_a_layouts_subscription_shows_the_next_page_a_message_committed_during_its_fetch(
+    page, start_server
+):
+    """Issue 20, item 1: a ``{% turbo_subscribe %}`` in the base template, and one in the page."""
+    server = await start_server()
+    room = await Room.objects.acreate(name="layout")
+    await page.goto(f"{server.origin}/rooms/{room.pk}/sections/1/")
+    await wait_for(page, CONNECTED)
+    visit = f"Turbo.visit('/rooms/{room.pk}/sections/2/')"
+
+    message = await render_after_a_message(page, room, lambda: page.evaluate(visit))
+
+    await wait_for(page, "h1:text('Section 2')")
+    await assert_shown_once(page, room, message)
+    # The page's two elements of the stream asked once.
+    assert [frame["type"] for frame in page.sent].count("replay") == 1
+
+
+async def test_back_within_the_unsubscribe_delay_shows_what_came_while_away(page, start_server):
+    """Issue 20, item 1: a message for a stream that has no element in the page is
+    kept for the page that comes back, from Turbo's cache."""
+    server = await start_server()
+    room, elsewhere = [await Room.objects.acreate(name=name) for name in ("back", "away")]
+    # The condition under test is a stream kept between pages: stretch the
+    # client's one-second unsubscribe delay so that a slow machine keeps it too.
+    await page.add_init_script(
+        "const realSetTimeout = window.setTimeout;"
+        "window.setTimeout = (f, ms, ...args) =>"
+        " realSetTimeout(f, ms === 1000 ? 60_000 : ms, ...args);"
+    )
+    await page.goto(f"{server.origin}/rooms/{room.pk}/")
+    await wait_for(page, CONNECTED)
+
+    await page.evaluate(f"Turbo.visit('/rooms/{elsewhere.pk}/')")
+    await wait_for(page, f"h1:text('{elsewhere.name}')")
+    async with page.sockets[0].expect_event("framereceived", is_message):
+        message = await Message.objects.acreate(room=room, text="while away")
+    await page.go_back()  # a restoration visit: Turbo's cached snapshot
+
+    await assert_shown_once(page, room, message)
+    assert "unsubscribe" not in [frame["type"] for frame in page.sent]
+
+
 async def test_two_subscriptions_to_one_stream_apply_each_broadcast_once(page, start_server):
     server = await start_server()
     room = await Room.objects.acreate(name="twice")
@@ -284,7 +381,32 @@ async def test_an_expired_token_reloads_the_page_once(page, start_server):
     await save_and_see(page, room, "fresh")
 
 
-async def test_refused_handshakes_make_the_client_give_up_and_say_so(page, start_server):
+# Records when the page creates each websocket (performance.now(), in ms).
+SOCKET_CLOCK = """
+window.socketTimes = [];
+window.WebSocket = class extends WebSocket {
+  constructor(...args) {
+    super(...args);
+    window.socketTimes.push(performance.now());
+  }
+};
+"""
+
+
+async def socket_gaps(page: Any, count: int) -> list[float]:
+    """The seconds between the page's first ``count`` websockets, once it opened them."""
+    await page.wait_for_function(f"window.socketTimes.length >= {count}")
+    times = await page.evaluate(f"window.socketTimes.slice(0, {count})")
+    return [(later - earlier) / 1000 for earlier, later in itertools.pairwise(times)]
+
+
+def room_url(server: ServerProcess, room: Room, reconnect: str) -> str:
+    """The room's page, with ``reconnect`` as its client's reconnect policy."""
+    return f"{server.origin}/rooms/{room.pk}/?{urlencode({'reconnect': reconnect})}"
+
+
+async def test_refused_handshakes_back_off_then_retry_slowly_and_say_so(page, start_server):
+    """Issue 20, item 4: a refused handshake is retried forever, but seldom."""
     server = await start_server()
 
     # A page of another origin: origin validation refuses its websocket handshakes.
@@ -295,30 +417,93 @@ async def test_refused_handshakes_make_the_client_give_up_and_say_so(page, start
         await route.fulfill(body=body, content_type="text/javascript")
 
     await page.route("http://evil.test/static/**", serve_script)
+    policy = "first-delay=0.01, max-delay=0.02, fast-attempts=4, slow-delay=0.6"
     await page.route(
         "http://evil.test/",
         lambda route: route.fulfill(
             content_type="text/html",
             body=f"""<!doctype html><html><head>
+            <meta name="turbo-channels-reconnect" content="{policy}">
             <script type="module" src="/static/{TURBO_SCRIPT}"></script>
             <script type="module" src="/static/{CLIENT_SCRIPT}"></script></head><body>
             <{ELEMENT} url="ws://127.0.0.1:{server.port}/ws/turbo/" stream="turbo.x"
              token="t"></{ELEMENT}></body></html>""",
         ),
     )
-    # Backoff in hundredths: ten attempts take about 1.5 s instead of 2.5 min.
-    await page.add_init_script(
-        "const realSetTimeout = window.setTimeout;"
-        "window.setTimeout = (f, ms, ...args) => realSetTimeout(f, (ms || 0) / 100, ...args);"
-    )
+    await page.add_init_script(SOCKET_CLOCK)
 
     await page.goto("http://evil.test/")
     await page.wait_for_function("window.events['turbo-channels:failed'] === 1")
 
-    assert len(page.sockets) == 10
-    [error] = [text for kind, text in page.console if kind == "error" and "gave up" in text]
+    assert await page.evaluate("window.socketTimes.length") == 4
+    [error] = [text for kind, text in page.console if kind == "error" and "cannot connect" in text]
     assert "ALLOWED_HOSTS" in error
     assert "Origin" in error
+    assert "Retrying every 0.3 to 0.6 s" in error
+    # It keeps trying, every 0.3 to 0.6 s here, and says so once.
+    gaps = await socket_gaps(page, 6)
+    assert min(gaps[3:]) >= 0.3
+    assert await page.evaluate("window.events") == {"turbo-channels:failed": 1}
+
+
+async def test_the_client_keeps_trying_through_a_long_outage_and_catches_up(page, start_server):
+    """Issue 20, item 4: the client used to stop after 10 sockets that did not open."""
+    server = await start_server()
+    room = await Room.objects.acreate(name="deploy")
+    policy = "first-delay=0.05, max-delay=0.1, fast-attempts=3, slow-delay=0.4"
+    await page.goto(room_url(server, room, policy))
+    await wait_for(page, CONNECTED)
+
+    await asyncio.to_thread(server.stop)
+    await page.wait_for_function("window.events['turbo-channels:failed'] === 1")
+    missed = await Message.objects.acreate(room=room, text="during the deploy")
+    for _ in range(2):  # the condition under test: slow retries go on
+        await page.wait_for_event("websocket")
+    await asyncio.to_thread(server.start)
+
+    await wait_for(page, f"#message-{missed.pk}")
+    events = await page.evaluate("window.events")
+    assert events == {"turbo-channels:failed": 1, "turbo-channels:reconnected": 1}
+
+
+async def test_a_socket_the_server_closes_soon_after_opening_backs_off(page, start_server):
+    """Issue 20, item 4: the backoff used to reset when a socket opened."""
+    # Every subscribe frame is too long: the server closes each socket (4009) once it opened.
+    server = await start_server(TURBO_MAX_FRAME_SIZE="50")
+    room = await Room.objects.acreate(name="closing")
+    await page.add_init_script(SOCKET_CLOCK)
+
+    await page.goto(room_url(server, room, "first-delay=0.05, max-delay=10, stable-after=5"))
+
+    gaps = await socket_gaps(page, 6)
+    # After n failed sockets in a row, the wait is 0.05 * 2**n s, jittered down to half.
+    for failures, gap in enumerate(gaps, 1):
+        assert gap >= 0.025 * 2**failures
+    warnings = [text for kind, text in page.console if kind == "warning"]
+    assert any("code 4009" in text for text in warnings)
+
+
+@pytest.mark.parametrize(
+    ("target", "event"), [("window", "online"), ("document", "visibilitychange")]
+)
+async def test_the_client_retries_at_once_when_back_online_or_shown(
+    page, start_server, target, event
+):
+    """Issue 20, item 4: in the slow phase, coming back does not wait out the delay."""
+    server = await start_server()
+    room = await Room.objects.acreate(name="back")
+    policy = "first-delay=0.05, max-delay=0.05, fast-attempts=1, slow-delay=600"
+    await page.goto(room_url(server, room, policy))
+    await wait_for(page, CONNECTED)
+    await asyncio.to_thread(server.stop)
+    await page.wait_for_function("window.events['turbo-channels:failed'] === 1")
+    await asyncio.to_thread(server.start)
+
+    assert await page.evaluate("document.visibilityState") == "visible"
+    await page.evaluate(f"{target}.dispatchEvent(new Event('{event}'))")
+
+    await wait_for(page, CONNECTED)
+    await save_and_see(page, room, "back")
 
 
 async def test_a_turbo_drive_visit_that_keeps_the_stream_keeps_its_subscription(page, start_server):
@@ -448,3 +633,57 @@ async def test_a_refresh_morphs_other_tabs_keeping_typed_text_and_spares_the_tab
     assert await renaming.evaluate("window.visits") == 0
     for tab in tabs:
         await tab.context.close()
+
+
+# Counts the morphs of a page, and the refreshes Turbo fetched.
+MORPH_COUNTER = """
+window.morphs = 0;
+document.addEventListener("turbo:morph", () => { window.morphs += 1 });
+"""
+
+
+async def board_page(page: Any, server: ServerProcess) -> Board:
+    """A new board, shown by ``page``, which counts its morphs in ``window.morphs``."""
+    with suppress_broadcasts():
+        board = await Board.objects.acreate(name="Board")
+    await page.add_init_script(MORPH_COUNTER)
+    await page.goto(f"{server.origin}/boards/{board.pk}/")
+    await wait_for(page, CONNECTED)
+    await page.evaluate("Turbo.session.pageRefreshDebouncePeriod = 0")
+    return board
+
+
+async def test_a_field_sent_with_enter_takes_the_value_of_the_morph_that_follows(
+    page, start_server
+):
+    """Issue 20, item 17: after a form's redirect back, its field showed the sent text."""
+    server = await start_server()
+    board = await board_page(page, server)
+
+    await page.fill("#note", "sent")
+    await page.press("#note", "Enter")  # Turbo submits; the redirect back (303) morphs the page
+
+    await page.wait_for_function("window.morphs === 1")
+    assert await page.evaluate("document.activeElement.id") == "note"
+    assert await page.input_value("#note") == ""
+    # What is typed after that is the user's again: a refresh keeps it.
+    await page.keyboard.type("next")
+    await board.stream.arefresh()
+    await page.wait_for_function("window.morphs === 2")
+    assert await page.input_value("#note") == "next"
+
+
+async def test_a_focused_field_marked_replace_takes_the_servers_value_in_a_morph(
+    page, start_server
+):
+    """Issue 20, item 17: ``data-turbo-channels-morph-focused="replace"`` opts out."""
+    server = await start_server()
+    board = await board_page(page, server)
+    await page.focus("#search")
+    await page.keyboard.type("typed")
+
+    await board.stream.arefresh()
+
+    await page.wait_for_function("window.morphs === 1")
+    assert await page.evaluate("document.activeElement.id") == "search"
+    assert await page.input_value("#search") == ""

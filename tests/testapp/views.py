@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from tests.testapp.models import Board, Message, Room
@@ -10,12 +11,28 @@ from turbo import TurboStreamResponse, accepts_turbo_stream, fragments
 
 
 def room(request: HttpRequest, pk: int) -> HttpResponse:
-    """A chat room page; ``?twice=1`` subscribes to the room's stream twice."""
-    return render(
-        request,
-        "live/room.html",
-        {"room": get_object_or_404(Room, pk=pk), "twice": "twice" in request.GET},
-    )
+    """A chat room page; ``?twice=1`` subscribes to the room's stream twice,
+    ``?reconnect=`` sets the client's reconnect policy."""
+    context = {
+        "room": get_object_or_404(Room, pk=pk),
+        "twice": "twice" in request.GET,
+        "reconnect": request.GET.get("reconnect"),
+    }
+    return render(request, "live/room.html", context)
+
+
+def section(request: HttpRequest, pk: int, number: int) -> HttpResponse:
+    """A page of a room whose layout subscribes to the room's stream, as does the page."""
+    context = {"room": get_object_or_404(Room, pk=pk), "number": number, "next": number + 1}
+    return render(request, "live/section.html", context)
+
+
+@require_POST
+def post_message(request: HttpRequest, pk: int) -> HttpResponse:
+    """Post a message from a form, and redirect back to the room (303), as chats do."""
+    room = get_object_or_404(Room, pk=pk)
+    Message.objects.create(room=room, text=request.POST["text"])
+    return HttpResponseRedirect(reverse("room", args=[room.pk]), status=303)
 
 
 @require_POST
@@ -51,6 +68,14 @@ def rename_board(request: HttpRequest, pk: int) -> HttpResponse:
     if accepts_turbo_stream(request):
         return TurboStreamResponse(fragments.update(text=board.name, id="name"))
     return HttpResponse(status=204)
+
+
+@require_POST
+def note_board(request: HttpRequest, pk: int) -> HttpResponse:
+    """Take a note on a board (nothing is kept) and redirect back to it (303):
+    Turbo refreshes the page, morphing it."""
+    board = get_object_or_404(Board, pk=pk)
+    return HttpResponseRedirect(reverse("board", args=[board.pk]), status=303)
 
 
 def board(request: HttpRequest, pk: int) -> HttpResponse:

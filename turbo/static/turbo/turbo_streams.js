@@ -13,11 +13,20 @@ const ELEMENT_NAME = "turbo-channels-stream-source";
 // data-turbo-permanent element, keeps it without unsubscribing and
 // subscribing again.
 const UNSUBSCRIBE_DELAY = 1000;
-// Reconnect delays: from RECONNECT_DELAY_MIN, doubling up to RECONNECT_DELAY_MAX.
-const RECONNECT_DELAY_MIN = 500;
-const RECONNECT_DELAY_MAX = 30_000;
-// Sockets in a row that never opened before giving up.
-const MAX_FAILED_ATTEMPTS = 10;
+// How the client reconnects, in seconds (fast-attempts: sockets). A page sets
+// its own with <meta name="turbo-channels-reconnect" content="slow-delay=120">.
+// A socket fails when it closes before opening, or within stable-after of
+// opening: the wait after a socket that did not fail is first-delay, and it
+// doubles with each failed socket in a row, up to max-delay; after
+// fast-attempts failed sockets, the client tries every slow-delay, forever.
+const RECONNECT_POLICY = Object.freeze({
+  "first-delay": 0.5,
+  "max-delay": 30,
+  "fast-attempts": 10,
+  "slow-delay": 60,
+  "stable-after": 10,
+});
+const RECONNECT_META = 'meta[name="turbo-channels-reconnect"]';
 // An expired token reloads the page at most once in this long (per URL).
 const EXPIRED_RELOAD_INTERVAL = 10_000;
 // The server closes a socket whose client leaves too much unacknowledged, and
@@ -47,20 +56,21 @@ class Connection {
   #url;
   #socket = null;
   #socketListeners = null; // AbortController for the current socket's listeners
-  #windowListeners = new AbortController();
+  #pageListeners = new AbortController(); // for those on window and document
   #retryTimer = 0;
-  #retries = 0; // reconnects scheduled since the last socket that opened
-  #failures = 0; // sockets in a row that closed without opening
-  #failed = false; // gave up after MAX_FAILED_ATTEMPTS failures
+  #failures = 0; // sockets in a row that failed: closed before opening, or soon after
+  #slow = false; // retrying slowly: turbo-channels:failed was dispatched
   #received = 0; // frames received on the current socket
   #unackedChars = 0; // characters of those since the last ack
 
   constructor(url) {
     this.#url = url;
-    // Back online: do not wait out the backoff, nor stay failed.
-    window.addEventListener("online", () => this.#restart(), {
-      signal: this.#windowListeners.signal,
-    });
+    // Back online, or back to the tab: try now rather than at the end of the wait.
+    const options = { signal: this.#pageListeners.signal };
+    window.addEventListener("online", () => this.#retryNow(), options);
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible") this.#retryNow();
+    }, options);
   }
 
   // Counts an element in its stream, subscribing the stream if it is new.
@@ -70,14 +80,19 @@ class Connection {
     if (!stream) {
       stream = {
         key, token, sentToken: null, state: "idle", elements: new Set(), unsubscribeTimer: 0,
-        position: null, // {epoch, sequence} of the last message applied, or of the page
-        held: [], // messages received while subscribing or missing one before them
+        // {epoch, sequence}: where the page stands in the stream, the last
+        // message applied or the position the page was rendered at.
+        position: null,
+        held: [], // messages received while subscribing, replaying, or missing one before them
+        replays: 0, // replay frames sent and not answered yet
+        replayOnSubscribed: false, // the page went back while the subscribe was unanswered
+        unapplied: false, // a message came while the stream had no element
       };
       this.#streams.set(key, stream);
     }
-    advance(stream, parsePosition(element.getAttribute("position")));
     clearTimeout(stream.unsubscribeTimer);
     stream.elements.add(element);
+    this.rendered(stream, parsePosition(element.getAttribute("position")));
     stream.token = token; // the newest token, for subscribing after a reconnect
     // Retrying a rejected token cannot help, but an element with another
     // token (the page was reloaded after `expired`, say) may succeed.
@@ -85,8 +100,7 @@ class Connection {
     // Also clears a `connected` copied from Turbo's snapshot cache.
     element.toggleAttribute("connected", stream.state === "subscribed");
 
-    if (this.#failed) this.#restart();
-    else if (this.#socket?.readyState === WebSocket.OPEN) {
+    if (this.#socket?.readyState === WebSocket.OPEN) {
       if (stream.state === "idle") this.#subscribe(stream);
     } else this.#openIfNeeded();
     return stream;
@@ -101,18 +115,36 @@ class Connection {
     }
   }
 
+  // An element of the stream entered the page, or a morph changed its
+  // `position`: the page around it was rendered at `position`. A page
+  // rendered before messages the stream applied (a form that redirected back,
+  // a layout's element on the next page, a snapshot from Turbo's cache), or
+  // after messages that came while the stream had no element, lacks those:
+  // the stream goes back to `position` and asks the server for what followed.
+  rendered(stream, position) {
+    if (!position) return;
+    const current = stream.position;
+    const ahead = !current || (current.epoch === position.epoch && current.sequence <= position.sequence);
+    stream.position = position;
+    if (ahead && !stream.unapplied) return;
+    stream.unapplied = false;
+    if (stream.state === "subscribed") this.#replay(stream);
+    // The subscribe's answer replays from the position it was sent with.
+    else if (stream.state === "pending") stream.replayOnSubscribed = true;
+    // An idle stream subscribes from its position; a rejected one gets nothing.
+  }
+
   // For window.TurboChannels.
   get debugState() {
     let state;
-    if (this.#failed) state = "failed";
-    else if (this.#retryTimer) state = "waiting";
+    if (this.#retryTimer) state = "waiting";
     else if (!this.#socket) state = "closed";
     else state = this.#socket.readyState === WebSocket.OPEN ? "open" : "connecting";
     const streams = {};
     for (const { key, state, elements } of this.#streams.values()) {
       streams[key] = { state, elements: elements.size };
     }
-    return { url: this.#url, state, failures: this.#failures, streams };
+    return { url: this.#url, state, failures: this.#failures, slow: this.#slow, streams };
   }
 
   // For reloadForExpiredToken().
@@ -134,7 +166,7 @@ class Connection {
     // Remove the listeners first, so the close event schedules no reconnect.
     this.#socketListeners?.abort();
     this.#socket?.close(1000);
-    this.#windowListeners.abort();
+    this.#pageListeners.abort();
     connections.delete(this.#url);
   }
 
@@ -148,13 +180,12 @@ class Connection {
     return [...this.#streams.values()].some((stream) => stream.state !== "rejected");
   }
 
-  #restart() {
-    if (!this.#retryTimer && !this.#failed) return;
+  // Skips the wait, not the backoff: if this socket fails too, the next wait
+  // is as long as the skipped one would have been followed by.
+  #retryNow() {
+    if (!this.#retryTimer) return;
     clearTimeout(this.#retryTimer);
-    this.#retryTimer = 0;
-    this.#failed = false;
-    this.#failures = this.#retries = 0;
-    this.#openIfNeeded();
+    this.#open();
   }
 
   #open() {
@@ -162,47 +193,69 @@ class Connection {
     const socket = (this.#socket = new WebSocket(this.#url));
     this.#socketListeners = new AbortController();
     const options = { signal: this.#socketListeners.signal };
-    let opened = false;
+    let openedAt = null;
     this.#received = this.#unackedChars = 0;
     socket.addEventListener("open", () => {
-      opened = true;
-      this.#failures = this.#retries = 0;
+      openedAt = performance.now();
+      if (this.#slow) {
+        this.#slow = false;
+        document.dispatchEvent(new CustomEvent("turbo-channels:reconnected", { detail: { url: this.#url } }));
+      }
       for (const stream of this.#streams.values()) {
         if (stream.state === "idle") this.#subscribe(stream);
       }
     }, options);
     socket.addEventListener("message", (event) => this.#receive(event.data), options);
-    socket.addEventListener("close", () => this.#closed(opened), options);
+    socket.addEventListener("close", (event) => this.#closed(event, openedAt), options);
   }
 
-  #closed(opened) {
+  #closed({ code, reason }, openedAt) {
     this.#socketListeners.abort();
     this.#socket = null;
     for (const stream of this.#streams.values()) {
       if (stream.state !== "rejected") stream.state = "idle";
       stream.held = []; // subscribing again from the position replays them
+      stream.replays = 0;
+      stream.replayOnSubscribed = false;
       for (const element of stream.elements) element.removeAttribute("connected");
     }
-    // A handshake the server refused (a failed origin check, say) closes
-    // with 1006 before opening, exactly like a server that is down.
-    if (!opened && ++this.#failures >= MAX_FAILED_ATTEMPTS) return this.#giveUp();
+    if (code >= 4000) {
+      console.warn(`turbo-channels: the server closed the websocket with code ${code} (${reason || "no reason"}).`);
+    }
+    const policy = reconnectPolicy();
+    // One closed soon after opening (rate limited, too slow, a server failing
+    // at each connection) backs off like one that never opened: resetting
+    // the backoff on `open` would reconnect every half second forever.
+    const stable = openedAt !== null && performance.now() - openedAt >= policy["stable-after"] * 1000;
+    this.#failures = stable ? 0 : this.#failures + 1;
     if (!this.#wantsSocket()) return;
+    const slow = this.#failures >= Math.max(1, policy["fast-attempts"]);
+    if (slow && !this.#slow) this.#retryingSlowly(policy, openedAt !== null, code);
+    const backoff = slow
+      ? policy["slow-delay"]
+      : Math.min(policy["max-delay"], policy["first-delay"] * 2 ** this.#failures);
     // Equal jitter, a random delay between half and all of the backoff,
     // spreads the reconnects of all pages after a server restart.
-    const backoff = Math.min(RECONNECT_DELAY_MAX, RECONNECT_DELAY_MIN * 2 ** this.#retries++);
     const delay = backoff / 2 + (Math.random() * backoff) / 2;
-    this.#retryTimer = setTimeout(() => this.#open(), delay);
+    this.#retryTimer = setTimeout(() => this.#open(), delay * 1000);
   }
 
-  #giveUp() {
-    this.#failed = true;
-    console.error(
-      `turbo-channels: gave up connecting to ${this.#url}: ${MAX_FAILED_ATTEMPTS} websockets in a row ` +
-        "closed without opening. The browser reports a handshake the server refused exactly like a " +
-        "server that is down (close code 1006), so check that the server runs and serves websockets " +
+  // The fast phase is over: say so once, and keep trying.
+  #retryingSlowly(policy, opened, code) {
+    this.#slow = true;
+    // A handshake the server refused (a failed origin check, say) closes
+    // with 1006 before opening, exactly like a server that is down.
+    const why = opened
+      ? `The last one opened, and closed soon after with code ${code}.`
+      : "The last one never opened. The browser reports a handshake the server refused exactly like " +
+        "a server that is down (close code 1006), so check that the server runs and serves websockets " +
         `at this URL (an ASGI server such as daphne), that ALLOWED_HOSTS allows "${location.hostname}", ` +
         `and that the Origin header of this page ("${location.origin}") passes the server's origin ` +
-        "validation (AllowedHostsOriginValidator). The next stream element added to the page tries again.",
+        "validation (AllowedHostsOriginValidator).";
+    console.error(
+      `turbo-channels: cannot connect to ${this.#url}: ${this.#failures} websockets in a row failed. ${why} ` +
+        `Retrying every ${policy["slow-delay"] / 2} to ${policy["slow-delay"]} s, and at once when the browser comes ` +
+        "back online or the tab is shown again.",
     );
     document.dispatchEvent(new CustomEvent("turbo-channels:failed", { detail: { url: this.#url } }));
   }
@@ -233,17 +286,23 @@ class Connection {
         if (!stream) return;
         stream.state = "subscribed";
         for (const element of stream.elements) element.toggleAttribute("connected", true);
+        if (stream.replayOnSubscribed) {
+          stream.replayOnSubscribed = false;
+          this.#replay(stream);
+        }
         return this.#caughtUp(stream, frame);
       }
       case "replayed": {
         const stream = this.#streams.get(frame.stream);
-        if (stream?.state === "subscribed") this.#caughtUp(stream, frame);
-        return;
+        if (stream?.state !== "subscribed" || !stream.replays) return;
+        stream.replays--;
+        return this.#caughtUp(stream, frame);
       }
       case "rejected": {
         const stream = this.#pending(frame.token);
         if (!stream) return;
         stream.state = "rejected";
+        stream.replayOnSubscribed = false;
         return rejected(stream, frame);
       }
       case "message": {
@@ -251,7 +310,7 @@ class Connection {
         if (!stream) return;
         // Until the server has said what the stream missed, or while a
         // message before this one is missing, hold it.
-        if (stream.state === "pending" || stream.held.length) return void stream.held.push(frame);
+        if (stream.state === "pending" || stream.replays) return void stream.held.push(frame);
         return this.#apply(stream, frame);
       }
       case "error":
@@ -270,14 +329,22 @@ class Connection {
     }
   }
 
-  // The server's account of what the stream broadcast since its position:
+  // Asks the server for what the stream broadcast after its position.
+  #replay(stream) {
+    stream.replays++;
+    this.#send({ type: "replay", stream: stream.key, position: formatPosition(stream.position) });
+  }
+
+  // The server's account of what the stream broadcast since a position:
   // `missed`, or `refresh` when its history does not reach back that far.
   #caughtUp(stream, { missed, refresh }) {
-    const held = stream.held;
-    stream.held = [];
+    // While another answer is awaited, the held messages wait for it: it may
+    // bring one that comes before them.
+    const held = stream.replays ? [] : stream.held.splice(0);
     if (refresh) {
       stream.position = null; // the refreshed page brings its own
-      missedTooMuch(stream);
+      if (stream.elements.size) missedTooMuch(stream);
+      else stream.unapplied = true; // the next element's page refreshes
     }
     for (const frame of [...(missed || []), ...held]) this.#apply(stream, frame);
   }
@@ -285,31 +352,35 @@ class Connection {
   // Applies a message once and in order: one already applied is dropped, and
   // one whose predecessor has not arrived (two servers published in the
   // other order, or the pub/sub layer lost it) waits while the server is
-  // asked for what is missing.
+  // asked for what is missing. One that comes while the stream has no
+  // element (the page is being replaced) is not applied, nor is the position
+  // moved past it: the next element asks for it.
   #apply(stream, frame) {
     const position = parsePosition(frame.position);
     const previous = parsePosition(frame.previous);
     const applied = stream.position;
-    if (position && applied && position.epoch !== applied.epoch) {
+    const sameEpoch = position && applied && position.epoch === applied.epoch;
+    if (sameEpoch && position.sequence <= applied.sequence) return;
+    // Turbo applies every message of every stream source, so a message
+    // goes to one element of the stream however many the page holds.
+    const element = stream.elements.values().next().value;
+    if (!element) return void (stream.unapplied = true);
+    if (position && applied && !sameEpoch) {
       // A new epoch: the history was lost (Redis restarted empty, or a server
       // keeping it in memory restarted), and what came in between with it.
       stream.position = null;
       missedTooMuch(stream);
-    } else if (position && applied) {
-      if (position.sequence <= applied.sequence) return;
-      if (previous && previous.sequence > applied.sequence) {
-        stream.held.push(frame);
-        if (stream.held.length === 1) {
-          this.#send({ type: "replay", stream: stream.key, position: formatPosition(applied) });
-        }
-        return;
-      }
+    } else if (sameEpoch && previous && previous.sequence > applied.sequence) {
+      stream.held.push(frame);
+      if (!stream.replays) this.#replay(stream);
+      return;
     }
-    if (position) advance(stream, position, true);
-    // Turbo applies every message of every stream source, so a message
-    // goes to one element of the stream however many the page holds.
-    const element = stream.elements.values().next().value;
-    element?.dispatchEvent(new MessageEvent("message", { data: frame.html }));
+    if (position) {
+      stream.position = position;
+      // For Turbo's page cache: a snapshot resumes from there.
+      for (const each of stream.elements) each.setAttribute("position", formatPosition(position));
+    }
+    element.dispatchEvent(new MessageEvent("message", { data: frame.html }));
   }
 
   // The stream awaiting the answer to a subscribe with this token: answers
@@ -322,6 +393,33 @@ class Connection {
 
 }
 
+// The meta tag content whose mistakes the console has reported.
+let reportedPolicy = null;
+
+// RECONNECT_POLICY, with what the page's meta tag changes: read at each close,
+// so that a Turbo Drive visit brings its page's.
+function reconnectPolicy() {
+  const policy = { ...RECONNECT_POLICY };
+  const content = document.querySelector(RECONNECT_META)?.content ?? "";
+  const ignored = [];
+  for (const item of content.split(",").map((each) => each.trim()).filter(Boolean)) {
+    const [name, value, ...rest] = item.split("=").map((part) => part.trim());
+    const number = Number(value);
+    if (Object.hasOwn(policy, name) && value && !rest.length && number >= 0 && number < Infinity) {
+      policy[name] = number;
+    } else ignored.push(`"${item}"`);
+  }
+  if (ignored.length && content !== reportedPolicy) {
+    reportedPolicy = content;
+    console.warn(
+      `turbo-channels: ignored ${ignored.join(", ")} in <meta name="turbo-channels-reconnect">: ` +
+        `its content is name=value pairs separated by commas, the names ${Object.keys(policy).join(", ")}, ` +
+        "the values non-negative numbers.",
+    );
+  }
+  return policy;
+}
+
 // "<epoch>:<sequence>" ⇄ {epoch, sequence}; null for anything else.
 function parsePosition(text) {
   const match = /^(.+):(\d+)$/.exec(text ?? "");
@@ -330,19 +428,6 @@ function parsePosition(text) {
 
 function formatPosition({ epoch, sequence }) {
   return `${epoch}:${sequence}`;
-}
-
-// Moves the stream's position forward to `position` (never back, within an
-// epoch; a page from another epoch replaces it). `applied`: a message was
-// applied, which the elements' attribute records for Turbo's page cache.
-function advance(stream, position, applied = false) {
-  const current = stream.position;
-  if (!position) return;
-  if (current && current.epoch === position.epoch && current.sequence >= position.sequence) return;
-  stream.position = position;
-  if (applied) {
-    for (const element of stream.elements) element.setAttribute("position", formatPosition(position));
-  }
 }
 
 // The history could not say what the stream missed while the page was away:
@@ -497,10 +582,11 @@ class TurboChannelsStreamSource extends HTMLElement {
   // A morphing page refresh changes the attributes of the elements it keeps:
   // count the element again under its new attributes.
   attributeChangedCallback(name, oldValue, newValue) {
-    // A page refreshed by morphing renders a later position: the stream
-    // need not replay what the page shows. (The client's own writes are
-    // positions it reached already.)
-    if (name === "position") return void (this.#stream && advance(this.#stream, parsePosition(newValue)));
+    // A page refreshed by morphing was rendered at another position. (The
+    // client's own writes are the position the stream stands at.)
+    if (name === "position") {
+      return void (this.#stream && this.#connection.rendered(this.#stream, parsePosition(newValue)));
+    }
     if (this.#stream && oldValue !== newValue) {
       this.disconnectedCallback();
       this.connectedCallback();
@@ -520,22 +606,41 @@ class TurboChannelsStreamSource extends HTMLElement {
   }
 }
 
+const MORPH_FOCUSED = "data-turbo-channels-morph-focused";
+// The fields of forms Turbo submitted, until they are edited.
+const sentFields = new WeakSet();
+
+function fieldsSent(event) {
+  for (const field of event.target.elements) sentFields.add(field);
+}
+
+function fieldEdited(event) {
+  sentFields.delete(event.target);
+}
+
 // Turbo's morph (a page refresh, or a stream action with method="morph")
 // writes the server's value into every field, the one being typed in
-// included. Keep that field as the user has it: focus, caret and text.
+// included. Keep that field as the user has it: focus, caret and text;
+// unless its text was sent by a form Turbo submitted and not edited since
+// (the page the server answers with knows better: an emptied message field,
+// say), or it or an ancestor has data-turbo-channels-morph-focused="replace".
 function keepFieldBeingEdited(event) {
   const field = event.target;
   const editable = field instanceof HTMLInputElement || field instanceof HTMLTextAreaElement
     || field instanceof HTMLSelectElement;
-  if (editable && field === document.activeElement) event.preventDefault();
+  if (!editable || field !== document.activeElement || sentFields.has(field)) return;
+  const choice = field.closest(`[${MORPH_FOCUSED}]`)?.getAttribute(MORPH_FOCUSED);
+  if (choice !== "replace") event.preventDefault();
 }
 
 // The module may be loaded twice (under two URLs); the first one wins.
 if (!customElements.get(ELEMENT_NAME)) {
   customElements.define(ELEMENT_NAME, TurboChannelsStreamSource);
   document.addEventListener("turbo:before-morph-element", keepFieldBeingEdited);
+  document.addEventListener("turbo:submit-start", fieldsSent);
+  document.addEventListener("input", fieldEdited, { capture: true });
   // Debugging hook: a snapshot of every connection, e.g.
-  // [{url: "ws://…/ws/turbo/", state: "open", failures: 0,
+  // [{url: "ws://…/ws/turbo/", state: "open", failures: 0, slow: false,
   //   streams: {"turbo.5d0c…": {state: "subscribed", elements: 2}}}]
   Object.defineProperty(window, "TurboChannels", {
     value: Object.freeze({
