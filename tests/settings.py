@@ -81,6 +81,11 @@ if "TURBO_LIVE_DATABASE_NAME" in os.environ:
     DATABASES["default"]["NAME"] = os.environ["TURBO_LIVE_DATABASE_NAME"]
     DATABASES["default"]["TEST"] = {"NAME": os.environ["TURBO_LIVE_DATABASE_NAME"]}
 
+# A second alias of the same database: a connection with transactions of its
+# own, for tests of atomic(using="other") (databases=["default", "other"]).
+# Same test name, so Django creates and migrates the database once.
+DATABASES["other"] = {**DATABASES["default"], "TEST": {**DATABASES["default"].get("TEST", {})}}
+
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 if "TURBO_LIVE_CHANNEL_LAYER" in os.environ:
     live_layer = json.loads(os.environ["TURBO_LIVE_CHANNEL_LAYER"])

@@ -19,7 +19,8 @@ import turbo
 from tests.conftest import layer_config
 from tests.testapp.models import Message, Room
 from tests.testapp.streams import RoomStream, UserStream
-from turbo import fragments
+from turbo import fragments, history
+from turbo.broadcast import MAX_COMBINED_BYTES
 
 
 async def joined_channel(layer, stream):
@@ -104,6 +105,127 @@ def test_direct_broadcast_in_a_transaction_waits_for_commit(subscribe):
         room.stream.update(text="rolled back", id="title")
         1 / 0  # noqa: B018
     page.assert_nothing_received()
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "other"])
+def test_a_broadcast_in_another_databases_transaction_waits_for_its_commit(subscribe):
+    """Issue 20, item 10: only the default connection's transaction used to count."""
+    stream = UserStream("other")
+    page = subscribe(stream)
+    with transaction.atomic(using="other"):
+        stream.update(text="committed", id="x")
+        stream.refresh()
+        page.assert_nothing_received()
+    assert page.receive_html() == (
+        str(fragments.update(text="committed", id="x")) + str(fragments.refresh())
+    )
+    with pytest.raises(ZeroDivisionError), transaction.atomic(using="other"):
+        stream.update(text="rolled back", id="x")
+        stream.refresh()
+        1 / 0  # noqa: B018
+    page.assert_nothing_received()
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "other"])
+@pytest.mark.parametrize("outer", ["default", "other"])
+def test_a_broadcast_in_transactions_on_two_databases_waits_for_both(subscribe, outer):
+    inner = {"default": "other", "other": "default"}[outer]
+    stream = UserStream("both")
+    page = subscribe(stream)
+    with transaction.atomic(using=outer):
+        with transaction.atomic(using=inner):
+            stream.update(text="both committed", id="x")
+        page.assert_nothing_received()
+    assert "both committed" in page.receive_html()
+    with pytest.raises(ZeroDivisionError), transaction.atomic(using=outer):
+        with transaction.atomic(using=inner):
+            stream.update(text="one rolled back", id="x")
+        1 / 0  # noqa: B018
+    page.assert_nothing_received()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_transactions_broadcasts_to_one_stream_go_out_as_one_message_in_order(subscribe):
+    """Issue 20, item 16: one message (one round trip, one history entry) per stream."""
+    first, second = UserStream("first"), UserStream("second")
+    pages = {first: subscribe(first), second: subscribe(second)}
+    made = {first: [], second: []}
+    with transaction.atomic():
+        for stream, part in [
+            (first, fragments.append(text="1", id="list")),
+            (second, fragments.update(text="2", id="x")),
+            (first, fragments.replace(text="3", id="item")),
+            (second, fragments.remove(id="x")),
+            (first, fragments.remove(id="item")),
+        ]:
+            stream.broadcast(part)
+            made[stream].append(str(part))
+    for stream, page in pages.items():
+        assert page.receive_html() == "".join(made[stream])
+        page.assert_nothing_received()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_last_broadcast_rolled_back_with_its_savepoint_leaves_the_others_sent(subscribe):
+    stream = UserStream("last")
+    page = subscribe(stream)
+    with transaction.atomic():
+        stream.update(text="kept", id="x")
+        with pytest.raises(ZeroDivisionError), transaction.atomic():
+            stream.update(text="dropped", id="x")
+            1 / 0  # noqa: B018
+    assert page.receive_html() == str(fragments.update(text="kept", id="x"))
+    page.assert_nothing_received()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_transaction_committed_by_a_commit_callback_keeps_its_place_in_the_message(subscribe):
+    stream = UserStream("nested")
+    page = subscribe(stream)
+
+    def in_a_transaction_of_its_own() -> None:  # as a hook saving something might
+        with transaction.atomic():
+            stream.update(text="2", id="x")
+
+    with transaction.atomic():
+        stream.update(text="1", id="x")
+        turbo.broadcast.after_commit(in_a_transaction_of_its_own, description="nested")
+        stream.update(text="3", id="x")
+    assert page.receive_html() == "".join(str(fragments.update(text=n, id="x")) for n in "123")
+    page.assert_nothing_received()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rooms_deletion_is_one_message_and_one_history_entry(server, subscribe):
+    room = Room.objects.create(name="going")
+    with turbo.suppress_broadcasts():
+        messages = [Message.objects.create(room=room, text=str(n)) for n in range(30)]
+    kept, stream = history.for_layer(get_channel_layer()), room.stream
+    page = subscribe(stream)
+    before = server.run(kept.position())
+    room.delete()
+    message = page.receive()
+    assert message["html"].count("<turbo-stream") == len(messages)
+    page.assert_nothing_received()
+    assert len(server.run(kept.since(stream.group, before))) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_combined_messages_stay_under_the_size_cap(subscribe):
+    stream = UserStream("large")
+    page = subscribe(stream)
+    # A third of the cap each: two fit in a message, three with their markup do not.
+    parts = [
+        fragments.append(html=mark_safe(f"<li>{n * (MAX_COMBINED_BYTES // 3)}</li>"), id="list")
+        for n in ("a", "b", "c", "d")
+    ]
+    with transaction.atomic():
+        for part in parts:
+            stream.broadcast(part)
+    received = [page.receive_html(), page.receive_html()]
+    page.assert_nothing_received()
+    assert received == [str(parts[0]) + str(parts[1]), str(parts[2]) + str(parts[3])]
+    assert all(len(html.encode()) <= MAX_COMBINED_BYTES for html in received)
 
 
 def test_template_error_outside_a_transaction_raises(subscribe):

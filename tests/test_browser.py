@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import pytest
+from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.contrib.staticfiles import finders
+from django.db import transaction
 from django.test import override_settings
 from django.utils.safestring import mark_safe
 
@@ -359,6 +361,34 @@ async def test_two_subscriptions_to_one_stream_apply_each_broadcast_once(page, s
     await wait_for(page, "#marker")
 
     assert await page.locator("li.ping").count() == 1
+
+
+def broadcast_in_one_transaction(room: Room) -> None:
+    """Five actions on one stream in one transaction; their order matters."""
+    with transaction.atomic():
+        room.stream.append(html=mark_safe('<li id="a">a</li>'), id="messages")
+        room.stream.append(html=mark_safe('<li id="b">b</li>'), id="messages")
+        room.stream.replace(html=mark_safe('<li id="a">a2</li>'), id="a")
+        room.stream.remove(id="b")
+        room.stream.append(html=mark_safe('<li id="c">c</li>'), id="messages")
+
+
+async def test_a_transactions_combined_message_applies_all_its_actions_in_order(page, start_server):
+    """Issue 20, item 16: one message frame carries the transaction's five actions."""
+    server = await start_server()
+    room = await Room.objects.acreate(name="combined")
+    await page.goto(f"{server.origin}/rooms/{room.pk}/")
+    await wait_for(page, CONNECTED)
+    received: list[dict[str, Any]] = []
+    page.sockets[0].on("framereceived", lambda payload: received.append(json.loads(payload)))
+
+    await sync_to_async(broadcast_in_one_transaction)(room)
+    await room.stream.aappend(html=mark_safe('<li id="marker">marker</li>'), id="messages")
+    await wait_for(page, "#marker")
+
+    assert await message_texts(page) == ["a2", "c", "marker"]
+    messages = [frame for frame in received if frame["type"] == "message"]
+    assert [frame["html"].count("<turbo-stream") for frame in messages] == [5, 1]
 
 
 async def test_an_expired_token_reloads_the_page_once(page, start_server):

@@ -16,7 +16,7 @@ from django.utils.safestring import mark_safe
 
 from tests.conftest import Socket, layer_config
 from tests.testapp.streams import LobbyStream, RoomStream
-from turbo import consumers, hub, signing
+from turbo import broadcast, consumers, fragments, hub, signing
 
 pytestmark = pytest.mark.django_db
 
@@ -90,24 +90,31 @@ async def test_a_socket_joining_as_the_last_one_leaves_still_receives(connect):
     assert "after the race" in await joining.receive_html(stream)
 
 
-async def test_messages_of_a_transaction_are_all_delivered_in_order(connect):
+@pytest.mark.parametrize("cap", [broadcast.MAX_COMBINED_BYTES, 0], ids=["combined", "one-each"])
+async def test_messages_of_a_transaction_are_all_delivered_in_order(connect, monkeypatch, cap):
     # The in-memory layer and Redis core hold 100 messages per channel by
     # default and drop the rest silently: 1000 broadcasts in one transaction
-    # must not overrun the hub's channel.
+    # must not overrun the hub's channel, combined (a few messages) or, with
+    # no room to combine, one message each.
+    monkeypatch.setattr(broadcast, "MAX_COMBINED_BYTES", cap)
     stream = LobbyStream()
     socket = await connect()
     await socket.subscribe(stream)
+    parts = [fragments.append(html=mark_safe(f"<p>{n}</p>"), id="log") for n in range(1000)]
 
     @sync_to_async
     def broadcast_in_one_transaction() -> None:
         with transaction.atomic():
-            for n in range(1000):
-                stream.append(html=mark_safe(f"<p>{n}</p>"), id="log")
+            for part in parts:
+                stream.broadcast(part)
 
     await broadcast_in_one_transaction()
 
-    for n in range(1000):
-        assert f"<p>{n}</p>" in await socket.receive_html(stream, timeout=10)
+    received = []
+    while len(received) < len(parts):
+        html = await socket.receive_html(stream, timeout=10)
+        received += [f"{f}</turbo-stream>" for f in html.split("</turbo-stream>")[:-1]]
+    assert received == [str(part) for part in parts]
 
 
 @pytest.mark.parametrize("layer", ["memory", "redis-core"])

@@ -12,7 +12,7 @@ from asgiref.sync import sync_to_async
 from django.core import signing as django_signing
 from django.core.exceptions import ImproperlyConfigured
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.test import RequestFactory
 
 import turbo
@@ -317,6 +317,34 @@ def test_a_deleted_instance_is_removed_even_when_its_relation_went_with_it(board
             (board_group, '<turbo-stream action="refresh"></turbo-stream>'),
         ]
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_card_created_and_deleted_around_a_rolled_back_savepoint_broadcasts_nothing(board):
+    """Issue 20, item 8: the append went to the collection, the remove to the card's
+    own stream, and list pages kept a ghost row."""
+    Tag.objects.create(slug="taken")
+    with capture_broadcasts() as broadcasts, transaction.atomic():
+        card = Card.objects.create(board=board, title="Ghost")
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Tag.objects.create(slug="taken")
+        card.delete()
+
+    assert broadcasts == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_declared_refreshes_of_many_saves_go_out_once_with_explicit_ones():
+    """Issue 20, item 18: one refresh of the collection, at commit."""
+    with capture_broadcasts() as broadcasts, transaction.atomic():
+        for name in ("a", "b", "c"):
+            Board.objects.create(name=name)
+        BoardStream.collection().refresh()
+        assert broadcasts == []
+
+    assert [(b.group, b.html) for b in broadcasts] == [
+        (BoardStream.collection().group, '<turbo-stream action="refresh"></turbo-stream>')
+    ]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -20,7 +20,7 @@ from weakref import WeakKeyDictionary
 from asgiref.sync import sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.core.exceptions import ImproperlyConfigured
-from django.db import transaction
+from django.db import connections
 
 from turbo import history
 from turbo.fragments import join
@@ -54,7 +54,8 @@ class CapturedBroadcast:
     stream: str
     #: The stream's channel-layer group.
     group: str
-    #: The ``<turbo-stream>`` markup, as subscribers would receive it.
+    #: The ``<turbo-stream>`` markup of this broadcast; subscribers may receive
+    #: it combined with others of the same commit (:class:`Batch`).
     html: str
     #: The fragments the markup was rendered from, already rendered: read
     #: ``fragments[0].action``, ``.target``, ``.targets`` or ``.content``.
@@ -149,30 +150,209 @@ def call_logged(function: Callable[[], object], description: object) -> None:
         logger.exception("%s failed", description)
 
 
-def on_commit(function: Callable[[], object], *, using: str | None, description: object) -> None:
-    """Run ``function`` once the current transaction on ``using`` commits.
+#: Bytes of markup one combined message carries at most (:class:`Batch`); a
+#: single broadcast larger than that goes alone.
+MAX_COMBINED_BYTES: Final = 64 * 1024
 
-    It runs with the context variables of the moment it was scheduled (the
-    suppression state, a test's capture block), and ``robust``: an exception
-    is logged as ``description`` and does not stop the other commit callbacks.
+# The batch collecting the broadcasts of the commit callbacks running now.
+_batch: contextvars.ContextVar[Batch | None] = contextvars.ContextVar("turbo_batch", default=None)
+
+
+@dataclass(eq=False)
+class _Entry:
+    layer: Any
+    target: Target
+    html: str
+    size: int
+
+
+class Batch:
+    """The broadcasts of one commit's callbacks (or of a hook run outside a transaction).
+
+    Each stream's broadcasts go out in the order they were made, combined into
+    one channel-layer message (one history entry, one round trip) of at most
+    :data:`MAX_COMBINED_BYTES`, or several if they are larger; streams are sent
+    one after the other, in the order of their first broadcast.
     """
-    context = contextvars.copy_context()
 
-    def run_after_commit() -> None:
-        context.run(call_logged, function, description)
+    def __init__(self) -> None:
+        self.entries: list[_Entry] = []
+        #: What :func:`first_in_batch` was asked about.
+        self.seen: set[Hashable] = set()
+        self.closed = False
 
-    transaction.on_commit(run_after_commit, using=using, robust=True)
+    def add(self, layer: Any, target: Target, html: str) -> None:
+        """Hold a rendered broadcast until the batch is closed."""
+        self.entries.append(_Entry(layer, target, html, len(html.encode())))
+
+    def close(self) -> None:
+        """Send what the batch holds."""
+        self.closed = True
+        streams: dict[tuple[int, str], list[_Entry]] = {}
+        for entry in self.entries:
+            streams.setdefault((id(entry.layer), entry.target.group), []).append(entry)
+        for entries in streams.values():
+            for combined in _combined(entries):
+                _publish(combined[0].layer, combined[0].target, "".join(e.html for e in combined))
+
+
+def _combined(entries: list[_Entry]) -> Iterator[list[_Entry]]:
+    """``entries`` in order, in runs of at most :data:`MAX_COMBINED_BYTES` (or of one)."""
+    run: list[_Entry] = []
+    size = 0
+    for entry in entries:
+        if run and size + entry.size > MAX_COMBINED_BYTES:
+            yield run
+            run, size = [], 0
+        run.append(entry)
+        size += entry.size
+    if run:
+        yield run
+
+
+def first_in_batch(key: Hashable) -> bool:
+    """Whether ``key`` is new to the batch of commit callbacks running now (or there is none).
+
+    :mod:`turbo.refreshes` sends equal refreshes of one commit once so.
+    """
+    batch = _open_batch()
+    if batch is None:
+        return True
+    if key in batch.seen:
+        return False
+    batch.seen.add(key)
+    return True
+
+
+def _open_batch() -> Batch | None:
+    batch = _batch.get()
+    return batch if batch is not None and not batch.closed else None
+
+
+def run_batched(function: Callable[[], object], description: object) -> None:
+    """Call ``function`` now, logged as ``description``, its broadcasts sent together.
+
+    Inside commit callbacks, it joins their batch.
+    """
+    if _open_batch() is not None:
+        call_logged(function, description)
+        return
+    batch = Batch()
+    token = _batch.set(batch)
+    try:
+        call_logged(function, description)
+    finally:
+        _batch.reset(token)
+        batch.close()
+
+
+class Deferred:
+    """Work waiting for the commits of the transactions under way when it was asked for.
+
+    It runs in the batch of the last of them to commit, with the context
+    variables of the moment it was deferred, and never if one of them rolls
+    back, or rolls back the savepoint it was deferred in.
+    """
+
+    def __init__(self, function: Callable[[], object], description: object, waiting: int) -> None:
+        self.function = function
+        self.description = description
+        self.context = contextvars.copy_context()
+        #: Commits still to come.
+        self.waiting = waiting
+        self.ran = False
+        #: Set once a rollback dropped it (seen at the next deferral on its connection).
+        self.discarded = False
+
+    @property
+    def pending(self) -> bool:
+        """Whether it may still run."""
+        return not (self.ran or self.discarded)
+
+    def committed(self, state: Transaction) -> None:
+        """One of its transactions, ``state``, committed: run it if it was the last."""
+        if not self.pending:
+            return
+        self.waiting -= 1
+        if self.waiting:
+            return
+        self.ran = True
+        self.context.run(_run_in, state.open_batch(), self.function, self.description)
+
+
+def _run_in(batch: Batch, function: Callable[[], object], description: object) -> None:
+    # Deferred by an outer commit's callbacks (a hook's own atomic block), it
+    # joins their batch while it is open: its broadcasts keep their place.
+    if _open_batch() is None:
+        _batch.set(batch)
+    call_logged(function, description)
 
 
 class Transaction:
-    """What one connection's current transaction will broadcast when it commits."""
+    """What one connection's current transaction does when it commits."""
 
     def __init__(self, commit_hooks: list[Any]) -> None:
+        #: Django's list of the connection's commit callbacks, when last looked at.
         self.commit_hooks = commit_hooks
         #: Hooks pending (:mod:`turbo.hooks`), by stream class and primary key.
         self.pending: dict[tuple[type[Any], Any], Any] = {}
-        #: Refreshes pending (:mod:`turbo.refreshes`), by what tells them apart.
-        self.refreshes: set[Hashable] = set()
+        self._registered: list[tuple[Callable[[], None], Deferred]] = []
+        self._batch: Batch | None = None
+        self._closer: Callable[[], None] | None = None
+
+    def add(self, connection: BaseDatabaseWrapper, deferred: Deferred) -> None:
+        """Run ``deferred`` (or count down its commits) when this transaction commits.
+
+        Registered with Django's ``on_commit``, which drops it if its savepoint
+        rolls back. The batch's closer is registered anew after each, outside
+        every savepoint: the last one runs after them all, whatever rolled back.
+        """
+
+        def committed() -> None:
+            deferred.committed(self)
+
+        connection.on_commit(committed, robust=True)
+        self._registered.append((committed, deferred))
+
+        def close() -> None:
+            if self._closer is not close:
+                return
+            # Every callback that was not rolled back has run by now.
+            self._registered = [(c, d) for c, d in self._registered if d.pending]
+            if self._batch is not None:
+                batch, self._batch = self._batch, None
+                batch.close()
+
+        # Outside every savepoint: a savepoint rolling back must not drop it.
+        savepoints, connection.savepoint_ids = connection.savepoint_ids, []
+        try:
+            connection.on_commit(close, robust=True)
+        finally:
+            connection.savepoint_ids = savepoints
+        self._closer = close
+
+    def open_batch(self) -> Batch:
+        """The batch of this commit's callbacks, sent by the closer after the last."""
+        if self._batch is None:
+            self._batch = Batch()
+        return self._batch
+
+    def update(self, commit_hooks: list[Any]) -> bool:
+        """Follow Django's new list of commit callbacks; ``False`` if the transaction ended.
+
+        Django makes a new list when a transaction ends (commit, rollback) and
+        when a savepoint rolls back, keeping the callbacks registered outside
+        it: so do the entries here.
+        """
+        alive = {function for _, function, _ in commit_hooks}
+        if self._closer not in alive:
+            return False
+        for callback, deferred in self._registered:
+            if callback not in alive:
+                deferred.discarded = True
+        self._registered = [(c, d) for c, d in self._registered if d.pending]
+        self.commit_hooks = commit_hooks
+        return True
 
 
 _transactions: WeakKeyDictionary[BaseDatabaseWrapper, Transaction] = WeakKeyDictionary()
@@ -180,18 +360,47 @@ _transactions: WeakKeyDictionary[BaseDatabaseWrapper, Transaction] = WeakKeyDict
 
 def current_transaction(connection: BaseDatabaseWrapper) -> Transaction:
     """The state of ``connection``'s current transaction (it must be in one)."""
-    # Django replaces ``run_on_commit`` with a new list when a transaction ends
-    # (commit or rollback) or a savepoint rolls back: a different list means the
-    # entries recorded so far belong to a finished or partly undone transaction.
     state = _transactions.get(connection)
-    if state is None or state.commit_hooks is not connection.run_on_commit:
+    if state is None or (
+        state.commit_hooks is not connection.run_on_commit
+        and not state.update(connection.run_on_commit)
+    ):
         state = _transactions[connection] = Transaction(connection.run_on_commit)
     return state
 
 
+def after_commit(
+    function: Callable[[], object], *, description: object, using: str | None = None
+) -> Deferred | None:
+    """Run ``function`` once the transactions under way commit; ``None`` if none is.
+
+    The transaction of database ``using``, or, without it, every connection of
+    this thread in an atomic block: a broadcast made inside
+    ``atomic(using="other")`` waits for that commit, and one made while
+    several databases are in transactions waits for them all. ``function``
+    runs with the context variables of this moment, among the commit callbacks,
+    its broadcasts combined with theirs (:class:`Batch`); an exception is
+    logged as ``description`` and stops nothing else.
+    """
+    if using is not None:
+        waiting = [connections[using]] if connections[using].in_atomic_block else []
+    else:
+        waiting = [c for c in connections.all(initialized_only=True) if c.in_atomic_block]
+    if not waiting:
+        return None
+    deferred = Deferred(function, description, len(waiting))
+    for connection in waiting:
+        current_transaction(connection).add(connection, deferred)
+    return deferred
+
+
 def message(group: str, fragments: Sequence[Fragment]) -> dict[str, str]:
     """The channel-layer message carrying ``fragments`` (rendered here, once)."""
-    return {"type": MESSAGE_TYPE, "group": group, "html": join(fragments)}
+    return _payload(group, join(fragments))
+
+
+def _payload(group: str, html: str) -> dict[str, str]:
+    return {"type": MESSAGE_TYPE, "group": group, "html": html}
 
 
 def _channel_layer(target: Target) -> Any:
@@ -260,7 +469,8 @@ def broadcast(target: Target, fragments: Sequence[Fragment], *, name: str) -> No
     """Send ``fragments`` to ``target``'s group from sync code; ``name`` is the caller's.
 
     Inside a transaction the send (and the render) waits until it commits and
-    is dropped if it rolls back. Template errors raise when the send is
+    is dropped if it rolls back (:func:`after_commit`), and among commit
+    callbacks it joins their batch. Template errors raise when the render is
     immediate; channel-layer errors are always logged. A fragment built with
     ``request=`` raises :exc:`TypeError` (:func:`check_no_request`).
     """
@@ -269,9 +479,7 @@ def broadcast(target: Target, fragments: Sequence[Fragment], *, name: str) -> No
     check_sync(name)
     if broadcasts_suppressed(type(target)):
         return
-    if transaction.get_connection().in_atomic_block:
-        on_commit(lambda: _send(target, fragments), using=None, description=_BroadcastTo(target))
-    else:
+    if after_commit(lambda: _send(target, fragments), description=_BroadcastTo(target)) is None:
         _send(target, fragments)
 
 
@@ -310,7 +518,16 @@ def _send(target: Target, fragments: Sequence[Fragment]) -> None:
     layer = _destination(target)
     if layer is None:
         return
-    payload = message(target.group, fragments)
+    html = join(fragments)
+    batch = _open_batch()
+    if batch is not None:
+        batch.add(layer, target, html)
+    else:
+        _publish(layer, target, html)
+
+
+def _publish(layer: Any, target: Target, html: str) -> None:
+    payload = _payload(target.group, html)
     try:
         run_in_loop(lambda: deliver(layer, payload))
     except Exception:

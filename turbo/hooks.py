@@ -5,7 +5,9 @@ not run before it commits, nor at all if it rolls back, and must see the
 instance as it was when the signal fired (Django sets a deleted instance's pk
 to ``None`` when ``delete()`` returns, before an outer transaction commits).
 Changes of one instance within one transaction are coalesced: create + update
-calls ``on_save(created=True)`` once; create + delete calls nothing.
+calls ``on_save(created=True)`` once; create + delete calls nothing. A savepoint
+rolling back drops the changes made inside it, and only those (Django drops
+their commit callbacks; :class:`turbo.broadcast.Transaction` follows it).
 """
 
 from __future__ import annotations
@@ -18,7 +20,13 @@ from django.apps import apps
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
-from turbo.broadcast import broadcasts_suppressed, current_transaction, on_commit
+from turbo.broadcast import (
+    Deferred,
+    after_commit,
+    broadcasts_suppressed,
+    current_transaction,
+    run_batched,
+)
 from turbo.registry import registry
 
 if TYPE_CHECKING:
@@ -39,6 +47,9 @@ class PendingHook:
     update_fields: frozenset[str] | None
     savepoints: set[str] = field(default_factory=set)
     superseded: bool = False
+    #: The change of the instance before this one that this one did not absorb.
+    previous: PendingHook | None = None
+    deferred: Deferred | None = None
 
     def absorb(self, earlier: PendingHook) -> None:
         """Take over ``earlier``, a change of the same instance in this transaction."""
@@ -72,33 +83,44 @@ class PendingHook:
 def schedule(hook: PendingHook) -> None:
     """Run ``hook`` once its transaction commits, coalesced with earlier ones."""
     connection = transaction.get_connection(hook.using)
-    if connection.in_atomic_block:
-        state = current_transaction(connection)
-        key = (hook.stream_class, hook.instance.pk)
-        # atomic(savepoint=False) pushes None: it cannot roll back on its own.
-        hook.savepoints = {sid for sid in connection.savepoint_ids if sid is not None}
-        earlier = state.pending.get(key)
-        # A row deleted again: Django sends post_delete for each table of a
-        # multi-table child, and a second delete() of the row deletes nothing.
-        # The earlier call stands for both: a savepoint rolling back the
-        # earlier alone is gone (a rollback replaces the state), or released.
-        if earlier is not None and earlier.deleted and hook.deleted:
-            return
-        # Merge only when a savepoint rollback cannot discard the later change
-        # without the earlier one: otherwise the earlier one's call would be lost.
-        if earlier is not None and not earlier.deleted and hook.savepoints <= earlier.savepoints:
-            hook.absorb(earlier)
-        state.pending[key] = hook
+    if not connection.in_atomic_block:
+        run_batched(hook.run, hook)
+        return
+    state = current_transaction(connection)
+    key = (hook.stream_class, hook.instance.pk)
+    # atomic(savepoint=False) pushes None: it cannot roll back on its own.
+    hook.savepoints = {sid for sid in connection.savepoint_ids if sid is not None}
+    earlier = _still_pending(state.pending.get(key))
+    # A row deleted again: Django sends post_delete for each table of a
+    # multi-table child, and a second delete() of the row deletes nothing.
+    # The earlier call stands for both: a savepoint that could roll back the
+    # earlier without this one has ended, and if it rolled back, the earlier
+    # is no longer pending.
+    if earlier is not None and earlier.deleted and hook.deleted:
+        return
+    # Absorb the earlier changes that any rollback discarding this one
+    # discards too: those made inside every savepoint open now. A savepoint
+    # released since no longer counts, it cannot roll back on its own.
+    while earlier is not None and not earlier.deleted and hook.savepoints <= earlier.savepoints:
+        hook.absorb(earlier)
+        earlier = _still_pending(earlier.previous)
+    hook.previous = earlier
+    state.pending[key] = hook
 
-        def run() -> None:
-            if state.pending.get(key) is hook:
-                del state.pending[key]
-            if not hook.superseded:
-                hook.run()
+    def run() -> None:
+        if state.pending.get(key) is hook:
+            del state.pending[key]
+        if not hook.superseded:
+            hook.run()
 
-    else:
-        run = hook.run
-    on_commit(run, using=hook.using, description=hook)
+    hook.deferred = after_commit(run, using=hook.using, description=hook)
+
+
+def _still_pending(hook: PendingHook | None) -> PendingHook | None:
+    """The latest of ``hook`` and its predecessors that may still run."""
+    while hook is not None and not (hook.deferred is not None and hook.deferred.pending):
+        hook = hook.previous
+    return hook
 
 
 def _hooked_streams(sender: type[Model], raw: bool) -> list[type[ModelStream]]:

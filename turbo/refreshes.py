@@ -5,7 +5,8 @@ action="refresh">`` fetches itself again and morphs into the result. Each
 refresh costs every subscribed page a request to the server, so repeated ones
 are sent once:
 
-- within one transaction, once, when it commits;
+- within one transaction, once, when it commits, whether asked for inside it
+  or by its hooks and declared broadcasts;
 - within one request (with :class:`turbo.middleware.TurboMiddleware`), once,
   when its view returns;
 - within :setting:`TURBO_REFRESH_DEBOUNCE` seconds in one process, once, at
@@ -23,8 +24,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
-
-from django.db import transaction
 
 from turbo import broadcast, conf, fragments
 
@@ -135,22 +134,15 @@ def refresh(
     item = _requested(stream, method, scroll)
     if item is None:
         return
-    connection = transaction.get_connection()
-    if not connection.in_atomic_block:
-        _collect_or_send(item)
-        return
-    pending = broadcast.current_transaction(connection).refreshes
-    if item in pending:
-        return
-    pending.add(item)
+    if broadcast.after_commit(lambda: _once_per_commit(item), description=item) is None:
+        _once_per_commit(item)
 
-    def run() -> None:
-        # A test running commit callbacks keeps the transaction going: a later
-        # equal refresh in it must be sent again.
-        pending.discard(item)
-        _collect_or_send(item)
 
-    broadcast.on_commit(run, using=None, description=item)
+def _once_per_commit(item: Refresh) -> None:
+    # Asked for inside a transaction or by its commit hooks (declared ones
+    # too), equal refreshes go out once, with the commit's other broadcasts.
+    if broadcast.first_in_batch(item):
+        _collect_or_send(item)
 
 
 async def arefresh(

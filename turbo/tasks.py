@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any, cast
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
 from django.db.models import Model
 from django.utils.safestring import mark_safe
 
@@ -203,16 +202,14 @@ def _enqueue(stream: Stream, name: str, arguments: list[Any]) -> None:
     framework()  # a missing framework is an error even where nothing would be enqueued
     if broadcast.broadcasts_suppressed(type(stream)):
         return
-    if transaction.get_connection().in_atomic_block:
-        # The task framework knows nothing of transactions: a worker could run
-        # the task before the rows it reads are committed, or after a rollback.
-        broadcast.on_commit(
-            lambda: render_and_broadcast.enqueue(*arguments),
-            using=None,
-            description=_Enqueue(stream, name),
-        )
-    else:
+
+    def enqueue() -> None:
         render_and_broadcast.enqueue(*arguments)
+
+    # The task framework knows nothing of transactions: a worker could run
+    # the task before the rows it reads are committed, or after a rollback.
+    if broadcast.after_commit(enqueue, description=_Enqueue(stream, name)) is None:
+        enqueue()
 
 
 def _serialise_context(context: Mapping[str, Any], name: str) -> dict[str, Any]:

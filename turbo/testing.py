@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, overload
 
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import connections
 from django.test import TestCase
 
 from turbo.broadcast import CapturedBroadcast, captured, current_transaction
@@ -18,6 +18,8 @@ from turbo.templatetags.turbo_streams import resolve_stream
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
+
+    from django.db.backends.base.base import BaseDatabaseWrapper
 
     from turbo.fragments import Fragment
 
@@ -59,12 +61,13 @@ def _as_a_transaction() -> Iterator[None]:
     changes do not coalesce with earlier ones (:mod:`turbo.hooks`): deleting
     an instance created in ``setUp`` broadcasts its removal.
     """
-    connection = connections[DEFAULT_DB_ALIAS]
-    if connection.in_atomic_block:
-        state = current_transaction(connection)
-        state.pending.clear()
-        state.refreshes.clear()
-    with TestCase.captureOnCommitCallbacks(execute=True):
+    with ExitStack() as commits:
+        # Every database in a transaction: a broadcast waits for them all.
+        for connection in _in_atomic_blocks():
+            current_transaction(connection).pending.clear()
+            commits.enter_context(
+                TestCase.captureOnCommitCallbacks(using=connection.alias, execute=True)
+            )
         yield
 
 
@@ -216,8 +219,14 @@ def _may_still_roll_back() -> bool:
     # TestCase's: callbacks would then run early, rather than never.
     return not all(
         getattr(block, "_from_testcase", True)
-        for block in connections[DEFAULT_DB_ALIAS].atomic_blocks
+        for connection in _in_atomic_blocks()
+        for block in connection.atomic_blocks
     )
+
+
+def _in_atomic_blocks() -> list[BaseDatabaseWrapper]:
+    """This thread's connections in an atomic block (a ``TestCase`` holds each of its own)."""
+    return [c for c in connections.all(initialized_only=True) if c.in_atomic_block]
 
 
 def _check_count(
