@@ -4,6 +4,7 @@ import asyncio
 import inspect
 import json
 import os
+import shutil
 import socket
 import threading
 import uuid
@@ -21,7 +22,7 @@ from django.db import connections
 from django.test import Client, override_settings
 
 import turbo.broadcast
-from tests.live import ServerProcess
+from tests.live import RedisProcess, ServerProcess
 from tests.testapp.streams import UserStream
 from turbo import routing, signing
 
@@ -302,6 +303,17 @@ def subscribe(server: ServerLoop) -> Iterator[Any]:
     yield make
     for layer in layers:
         server.run(layer.flush())
+
+
+@pytest.fixture
+def private_redis() -> Iterator[RedisProcess]:
+    """A Redis server of the test's own, which the test stops and starts."""
+    if shutil.which("redis-server") is None:
+        unavailable("redis-server is not installed: apt-get install redis-server")
+    redis = RedisProcess()
+    redis.start()
+    yield redis
+    redis.stop()
 
 
 @pytest.fixture

@@ -17,14 +17,17 @@ import json
 import os
 import random
 import re
+import selectors
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -38,6 +41,8 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parent.parent
 #: As turbo_streams.js: 64 KiB of UTF-8 at most.
 ACK_INTERVAL_CHARS = 16 * 1024
+#: Seconds a request may take beyond TURBO_REDIS_TIMEOUT on a loaded test machine.
+BUDGET_MARGIN = 2.0
 TOKEN = re.compile(r'<turbo-channels-stream-source [^>]*token="([^"]+)"')
 POSITION = re.compile(r'position="([^"]+)"')
 
@@ -94,6 +99,16 @@ class RedisProcess:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}"
 
+    def layer(self, kind: Literal["pubsub", "core"] = "pubsub") -> dict[str, Any]:
+        """A ``CHANNEL_LAYERS`` entry of a channels_redis layer on this server."""
+        backend = {
+            "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "core": "channels_redis.core.RedisChannelLayer",
+        }[kind]
+        # socket_timeout: redis-py 8's 5-second default breaks the core layer (turbo.W002).
+        host = {"address": self.url, "socket_timeout": None}
+        return {"BACKEND": backend, "CONFIG": {"hosts": [host], "prefix": f"t{uuid.uuid4().hex}"}}
+
     def start(self, timeout: float = 10) -> None:
         command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
         self.process = subprocess.Popen(
@@ -110,6 +125,64 @@ class RedisProcess:
 
     def output(self) -> str:
         return Path(self.log.name).read_text(errors="replace")
+
+
+class SilentRedis:
+    """A TCP server that accepts connections, reads what they send and never answers.
+
+    What a client sees of a Redis behind a network partition, or hung: the
+    connection opens, and no reply ever comes.
+    """
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.wake, self.woken = socket.socketpair()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> SilentRedis:
+        self.thread.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.wake.send(b"x")
+        self.thread.join(5)
+        self.wake.close()
+
+    def _serve(self) -> None:
+        connections: list[socket.socket] = []
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.listener, selectors.EVENT_READ)
+            selector.register(self.woken, selectors.EVENT_READ)
+            while True:
+                for key, _ in selector.select():
+                    if key.fileobj is self.woken:
+                        for opened in [*connections, self.listener, self.woken]:
+                            opened.close()
+                        return
+                    if key.fileobj is self.listener:
+                        connection, _ = self.listener.accept()
+                        connections.append(connection)
+                        selector.register(connection, selectors.EVENT_READ)
+                    elif not connection_read(key.fileobj):  # type: ignore[arg-type]
+                        selector.unregister(key.fileobj)
+
+
+def connection_read(connection: socket.socket) -> bool:
+    """Read what ``connection`` sent, into nothing; whether it is still open."""
+    try:
+        return bool(connection.recv(65536))
+    except OSError:
+        return False
 
 
 class ServerProcess:
@@ -294,12 +367,16 @@ def environment(layer: dict[str, Any], *, debug: bool = False) -> dict[str, str]
     return env
 
 
-def manage(layer: dict[str, Any], *args: str) -> str:
-    """Run ``manage.py`` with ``args`` in a process of its own; its output."""
+def manage(layer: dict[str, Any], *args: str, **settings: str) -> str:
+    """Run ``manage.py`` with ``args`` in a process of its own; its output.
+
+    ``settings`` are ``TURBO_*`` settings of that process, in JSON, as
+    ``TURBO_REFRESH_DEBOUNCE="0.5"``.
+    """
     result = subprocess.run(
         [sys.executable, "-m", "django", *args],
         cwd=ROOT,
-        env=environment(layer),
+        env={**environment(layer), **{f"TURBO_LIVE_{k}": v for k, v in settings.items()}},
         capture_output=True,
         text=True,
         timeout=60,

@@ -3,11 +3,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.db import connections, transaction
 from django.template import TemplateDoesNotExist
@@ -17,6 +19,7 @@ from redis.asyncio.connection import AbstractConnection
 
 import turbo
 from tests.conftest import layer_config
+from tests.live import BUDGET_MARGIN, ROOT, environment
 from tests.testapp.models import Message, Room
 from tests.testapp.streams import RoomStream, UserStream
 from turbo import fragments, history
@@ -456,3 +459,62 @@ def test_many_sync_broadcasts_from_a_command_reuse_redis_connections(layer, monk
             RoomStream.for_pk(n).update(text=str(n), id="count")
 
     assert 1 <= len(connects) <= 2
+
+
+def test_an_async_broadcast_on_a_loop_of_its_own_leaves_sync_sends_on_the_servers(
+    server, subscribe
+):
+    """Issue 20, item 14: ``async_to_sync`` from a thread runs the broadcast on a
+    loop of its own, which closes after the call."""
+    stream = UserStream(10)
+    page = subscribe(stream)
+    update = async_to_sync(stream.aupdate)
+    worker = threading.Thread(target=update, kwargs={"text": "from a thread", "id": "x"})
+    worker.start()
+    worker.join()
+    assert "from a thread" in page.receive_html()
+
+    assert turbo.broadcast.loop_for_sync_send() is server.loop
+    stream.update(text="then sync", id="x")
+    assert "then sync" in page.receive_html()
+
+
+# Broadcasts before and after a fork (gunicorn --preload forks its workers
+# from a process that may have broadcast), and how long the child's took.
+FORKING = """
+import os, time
+import django
+
+django.setup()
+from tests.testapp.streams import UserStream
+
+UserStream(11).update(text="from the parent", id="x")
+child = os.fork()
+if child == 0:
+    started = time.monotonic()
+    UserStream(11).update(text="from the child", id="x")
+    print(time.monotonic() - started, flush=True)
+    os._exit(0)
+os.waitpid(child, 0)
+"""
+
+
+def test_a_sync_broadcast_in_a_forked_child_is_sent_at_once(subscribe):
+    """Issue 20, item 14: the child inherits the parent's background loop, but
+    not the thread that ran it."""
+    layer = layer_config("redis-pubsub")
+    with override_settings(CHANNEL_LAYERS={"default": layer}):
+        page = subscribe(UserStream(11))
+        forked = subprocess.run(
+            [sys.executable, "-c", FORKING],
+            cwd=ROOT,
+            env=environment(layer),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+        assert forked.returncode == 0, forked.stderr
+        assert "from the parent" in page.receive_html()
+        assert "from the child" in page.receive_html()
+    assert float(forked.stdout) < turbo.conf.redis_timeout() + BUDGET_MARGIN, forked.stderr

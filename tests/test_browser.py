@@ -717,3 +717,50 @@ async def test_a_focused_field_marked_replace_takes_the_servers_value_in_a_morph
     await page.wait_for_function("window.morphs === 1")
     assert await page.evaluate("document.activeElement.id") == "search"
     assert await page.input_value("#search") == ""
+
+
+async def test_a_quiet_page_shows_what_was_saved_while_redis_was_down_once_it_is_back(
+    page, servers, private_redis
+):
+    """Issue 20, item 3: no later broadcast comes to tell the page it missed one."""
+    layer = private_redis.layer()
+    server = await asyncio.to_thread(servers, layer)
+    room = await Room.objects.acreate(name="quiet")
+    with override_settings(CHANNEL_LAYERS={"default": layer}):
+        await page.goto(f"{server.origin}/rooms/{room.pk}/")
+        await wait_for(page, CONNECTED)
+
+        await asyncio.to_thread(private_redis.stop)
+        missed = await Message.objects.acreate(room=room, text="while Redis was down")
+        await asyncio.to_thread(private_redis.start)
+
+        # The layer reconnects by itself, then the server tells the page to refresh.
+        await wait_for(page, f"#message-{missed.pk}")
+
+
+async def test_a_page_rendered_while_redis_is_down_shows_what_was_saved_before_it_subscribed(
+    page, servers, private_redis
+):
+    """Issue 20, item 5: the page renders without a position it could replay from."""
+    layer = private_redis.layer()
+    server = await asyncio.to_thread(servers, layer)
+    room = await Room.objects.acreate(name="rendered in the dark")
+    # The client script is held: the page subscribes once Redis is back and a
+    # message was saved.
+    released = asyncio.Event()
+
+    async def hold(route: Any) -> None:
+        await released.wait()
+        await route.continue_()
+
+    await page.route(f"**/{CLIENT_SCRIPT}", hold)
+    with override_settings(CHANNEL_LAYERS={"default": layer}):
+        await asyncio.to_thread(private_redis.stop)
+        # "commit": the server has rendered the page and is sending it.
+        await page.goto(f"{server.origin}/rooms/{room.pk}/", wait_until="commit")
+        await asyncio.to_thread(private_redis.start)
+        message = await Message.objects.acreate(room=room, text="before it subscribed")
+        released.set()
+
+        await wait_for(page, f"#message-{message.pk}")
+    assert await page.get_attribute(ELEMENT, "position") != str(history.UNKNOWN)

@@ -19,6 +19,7 @@ def test_defaults():
     assert conf.ack_timeout() == 10.0
     assert conf.replay_rate() == 1.0
     assert conf.max_sockets_per_client() == 100
+    assert conf.redis_timeout() == 0.5
 
 
 @override_settings(
@@ -32,6 +33,7 @@ def test_defaults():
     TURBO_ACK_TIMEOUT=2,
     TURBO_REPLAY_RATE=0.5,
     TURBO_MAX_SOCKETS_PER_CLIENT=3,
+    TURBO_REDIS_TIMEOUT=2,
 )
 def test_settings_override_the_defaults():
     assert conf.websocket_path() == "live/socket/"
@@ -43,6 +45,7 @@ def test_settings_override_the_defaults():
     assert conf.ack_timeout() == 2.0
     assert conf.replay_rate() == 0.5
     assert conf.max_sockets_per_client() == 3
+    assert conf.redis_timeout() == 2.0
 
 
 @override_settings(TURBO_TOKEN_MAX_AGE=None, TURBO_MAX_SOCKETS_PER_CLIENT=None)
@@ -71,6 +74,8 @@ def test_none_lifts_a_limit():
         ("TURBO_REPLAY_RATE", -1, conf.replay_rate),
         ("TURBO_MAX_SOCKETS_PER_CLIENT", 0, conf.max_sockets_per_client),
         ("TURBO_MAX_SOCKETS_PER_CLIENT", 2.5, conf.max_sockets_per_client),
+        ("TURBO_REDIS_TIMEOUT", 0, conf.redis_timeout),
+        ("TURBO_REDIS_TIMEOUT", None, conf.redis_timeout),
     ],
 )
 def test_a_bad_value_is_reported_by_name(name, value, read):

@@ -6,10 +6,11 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.http import HttpResponse
-from django.test import RequestFactory, override_settings
+from django.test import AsyncRequestFactory, RequestFactory, override_settings
 
 from tests.conftest import require_service
 from tests.testapp.streams import LobbyStream, UserStream
@@ -304,6 +305,30 @@ def test_without_a_history_no_position_is_rendered():
         assert "position=" not in turbo_subscribe(LobbyStream())
 
 
+@pytest.mark.parametrize("view", ["sync", "async"])
+async def test_a_position_redis_cannot_give_is_rendered_unknown(view, caplog):
+    """Issue 20, item 5: the page learns, once it subscribes, that it must refresh."""
+    dead = {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": ["redis://127.0.0.1:9"]},
+    }
+
+    def page(request):
+        return HttpResponse(turbo_subscribe(LobbyStream()))
+
+    async def apage(request):
+        return page(request)
+
+    with override_settings(CHANNEL_LAYERS={"default": dead}):
+        if view == "sync":
+            response = await sync_to_async(TurboMiddleware(page))(RequestFactory().get("/"))
+        else:
+            response = await TurboMiddleware(apage)(AsyncRequestFactory().get("/"))
+
+    assert rendered_position(response.content.decode()) == history.UNKNOWN
+    assert "Reading the position of the stream history failed" in caplog.text
+
+
 def test_positions_are_not_read_for_other_requests_than_pages(monkeypatch):
     def fail(layer):
         raise AssertionError("read for a POST")
@@ -350,7 +375,7 @@ async def test_a_subscribe_without_a_position_replays_nothing(connect):
     assert "refresh" not in answer
 
 
-@pytest.mark.parametrize("position", ["another-run:3", "not a position"])
+@pytest.mark.parametrize("position", ["another-run:3", str(history.UNKNOWN), "not a position"])
 async def test_a_position_the_history_cannot_answer_asks_for_a_refresh(connect, position):
     stream = UserStream("gap")
     await stream.aupdate(text="before", id="x")

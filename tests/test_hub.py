@@ -315,3 +315,63 @@ async def test_a_burst_within_one_slice_is_written_without_pausing(clock):
     events = await deliver_burst(clock, step=0)
 
     assert events == ["0", "1", "2", "other"]
+
+
+def test_a_probe_back_after_an_earlier_one_never_came_tells_of_a_loss():
+    watch = hub.Watch(mock.Mock())
+    watch.outstanding = {1, 2}
+    watch.arrived(2)
+
+    assert watch.interrupted
+    assert watch.outstanding == set()
+
+
+def test_a_probe_back_late_in_order_tells_of_no_loss():
+    watch = hub.Watch(mock.Mock())
+    watch.outstanding = {1, 2}  # 1 timed out, 2 followed: 1 is late, not lost
+    watch.arrived(1)
+    watch.arrived(2)
+
+    assert not watch.interrupted
+
+
+@pytest.mark.parametrize("layer", ["redis-pubsub", "redis-core"])
+async def test_a_probe_late_for_its_timeout_makes_no_page_refresh(layer):
+    """A probe late, as behind a stalled loop or a slow Redis, but in order, is
+    no sign of a loss: pages must not all refresh."""
+    stream = LobbyStream()
+    with override_settings(CHANNEL_LAYERS={"default": layer_config(layer)}):
+        socket = Socket()
+        await socket.communicator.connect()
+        await socket.subscribe(stream)
+        [watching] = hub._hubs[asyncio.get_running_loop()].values()
+        arrivals: asyncio.Queue[object] = asyncio.Queue()
+        arrived = watching.watch.arrived
+
+        def note(number: object) -> None:
+            arrived(number)
+            arrivals.put_nowait(number)
+
+        send = watching.layer.send
+        sending = []
+
+        async def delay_the_first_probe(channel: str, message: dict[str, Any]) -> None:
+            if message.get("probe") != 1:
+                await send(channel, message)
+                return
+            # Back after its timeout, before the next probe is sent.
+            late = hub.PROBE_TIMEOUT + hub.PROBE_INTERVAL / 2
+            asyncio.get_running_loop().call_later(
+                late, lambda: sending.append(asyncio.ensure_future(send(channel, message)))
+            )
+
+        with (
+            mock.patch.object(watching.watch, "arrived", note),
+            mock.patch.object(watching.layer, "send", delay_the_first_probe),
+        ):
+            assert [await arrivals.get() for _ in range(3)] == [1, 2, 3]
+
+        assert not watching.watch.interrupted
+        await stream.aupdate(text="marker", id="x")
+        assert "marker" in await socket.receive_html(stream)
+        await socket.communicator.disconnect()

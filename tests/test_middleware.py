@@ -1,10 +1,16 @@
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from asgiref.sync import iscoroutinefunction
 from django.http import HttpResponse
-from django.test import AsyncRequestFactory, RequestFactory
+from django.template import Context, Template
+from django.test import AsyncRequestFactory, RequestFactory, override_settings
 
+from tests.live import BUDGET_MARGIN, POSITION, SilentRedis
+from tests.testapp.streams import LobbyStream
+from turbo.history import UNKNOWN
 from turbo.middleware import MAX_REQUEST_ID_LENGTH, TurboDetails, TurboMiddleware
 from turbo.refreshes import current_request_id, use_request_id
 
@@ -111,3 +117,24 @@ def test_the_request_id_is_reset_when_the_view_raises():
     with pytest.raises(RuntimeError, match="boom"):
         TurboMiddleware(view)(RequestFactory().get("/", headers=TURBO_HEADERS))
     assert current_request_id() is None
+
+
+async def test_an_async_page_view_waits_on_a_redis_that_never_answers_no_longer_than_the_budget():
+    """Issue 20, item 7: the async middleware's read of the position gives up too."""
+    page = Template("{% load turbo_streams %}{% turbo_subscribe stream %}")
+
+    async def view(request):
+        return HttpResponse(page.render(Context({"stream": LobbyStream()})))
+
+    with SilentRedis() as silent:
+        layer = {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [silent.url]},
+        }
+        with override_settings(CHANNEL_LAYERS={"default": layer}, TURBO_REDIS_TIMEOUT=0.2):
+            # Within the budget and a margin, or it raises TimeoutError.
+            response = await asyncio.wait_for(
+                TurboMiddleware(view)(AsyncRequestFactory().get("/")), 0.2 + BUDGET_MARGIN
+            )
+
+    assert POSITION.search(response.content.decode()).group(1) == str(UNKNOWN)

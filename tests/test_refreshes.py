@@ -5,6 +5,8 @@ from django.db import transaction
 from django.test import override_settings
 
 import turbo
+from tests.conftest import layer_config
+from tests.live import manage
 from tests.testapp.models import Board
 from tests.testapp.streams import BoardStream, LobbyStream
 from turbo.refreshes import collect_request_refreshes, current_request_id, use_request_id
@@ -184,3 +186,15 @@ def test_a_bad_debounce_setting_is_named(board, value):
         pytest.raises(ImproperlyConfigured, match="TURBO_REFRESH_DEBOUNCE"),
     ):
         board.stream.refresh()
+
+
+def test_a_refresh_a_command_debounces_as_it_exits_is_sent_before_the_process_ends(subscribe):
+    """Issue 20, item 14: the debounce runs on a daemon thread's loop, which
+    the process would end with the refresh still waiting."""
+    layer = layer_config("redis-pubsub")
+    with override_settings(CHANNEL_LAYERS={"default": layer}):
+        page = subscribe(LobbyStream())
+        code = "from tests.testapp.streams import LobbyStream; LobbyStream().refresh()"
+        manage(layer, "shell", "-c", code, TURBO_REFRESH_DEBOUNCE="5")
+
+        assert page.receive_html() == '<turbo-stream action="refresh"></turbo-stream>'

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import os
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 
-from turbo import history
+from turbo import conf, history
 from turbo.fragments import join
 from turbo.hub import MESSAGE_TYPE, allow_backlog
 
@@ -37,7 +38,9 @@ logger = logging.getLogger("turbo")
 
 T = TypeVar("T")
 
-#: Seconds a sync broadcast waits for the channel layer before giving up.
+#: Seconds sync code waits for the event loop that runs its send (or its
+#: read of a page's position) before giving up: a loop that does not run it.
+#: Redis itself gets :setting:`TURBO_REDIS_TIMEOUT`, on that loop.
 SEND_TIMEOUT: Final = 10.0
 
 # True: every broadcast is suppressed; a set: those of these stream classes.
@@ -494,7 +497,7 @@ async def abroadcast(
     """
     for fragment in fragments:
         check_no_request(name, fragment.request)
-    note_running_loop()
+    _note_loop_unless_one_runs()
     if broadcasts_suppressed(type(target)):
         return
     render = sync_to_async(message)
@@ -562,8 +565,20 @@ async def deliver(layer: Any, payload: dict[str, Any]) -> None:
 
     Recorded first: a page subscribing in between finds it in the history,
     and a page receiving it can tell which of its stream's broadcasts came
-    before (``previous``) and whether it missed any.
+    before (``previous``) and whether it missed any. Both together may take
+    :setting:`TURBO_REDIS_TIMEOUT`; past it, :exc:`TimeoutError` is raised.
     """
+    budget = conf.redis_timeout()
+    try:
+        await asyncio.wait_for(_record_and_send(layer, payload), budget)
+    except TimeoutError:
+        raise TimeoutError(
+            f"the channel layer or the history did not answer within TURBO_REDIS_TIMEOUT "
+            f"({budget} s)"
+        ) from None
+
+
+async def _record_and_send(layer: Any, payload: dict[str, Any]) -> None:
     kept = history.for_layer(layer)
     if kept is not None:
         recorded = await kept.record(payload["group"], payload["html"])
@@ -587,11 +602,18 @@ _background_lock = threading.Lock()
 def note_running_loop() -> None:
     """Record the running event loop as the one sync broadcasts should use.
 
-    Called by :func:`note_consumer` when a socket connects and by every async
-    broadcast: in a server process, that is the loop the subscribers live on.
+    Called by :func:`note_consumer` when a socket connects: in a server
+    process, that is the loop the subscribers live on. An async broadcast
+    records its loop only while no recorded loop runs: one made with
+    ``async_to_sync`` from a thread runs a loop of its own, for that call.
     """
     global _server_loop
     _server_loop = asyncio.get_running_loop()
+
+
+def _note_loop_unless_one_runs() -> None:
+    if _server_loop is None or not _server_loop.is_running():
+        note_running_loop()
 
 
 def note_consumer() -> None:
@@ -617,6 +639,18 @@ def loop_for_sync_send() -> asyncio.AbstractEventLoop:
             threading.Thread(target=loop.run_forever, name="turbo-broadcast", daemon=True).start()
             _background_loop = loop
     return _background_loop
+
+
+def _forget_loops() -> None:
+    # A forked child (gunicorn --preload, multiprocessing) has only the thread
+    # that forked: the loops it inherited run nowhere, and a lock another
+    # thread held stays held. It starts loops of its own as it needs them.
+    global _server_loop, _background_loop, _background_lock
+    _server_loop = _background_loop = None
+    _background_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_loops)
 
 
 def run_in_loop(make_coroutine: Callable[[], Coroutine[Any, Any, T]]) -> T:

@@ -27,6 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "TURBO_HISTORY": "auto",
     "TURBO_HISTORY_MAX_ENTRIES": 200,
     "TURBO_HISTORY_MAX_AGE": 600.0,
+    "TURBO_REDIS_TIMEOUT": 0.5,
 }
 
 #: Clients acknowledge at least every this many bytes of messages (docs/protocol.rst).
@@ -190,3 +191,14 @@ def history_max_entries() -> int:
 def history_max_age() -> float:
     """``TURBO_HISTORY_MAX_AGE``: seconds a broadcast is kept. Default 600."""
     return float(_positive("TURBO_HISTORY_MAX_AGE", float))
+
+
+def redis_timeout() -> float:
+    """``TURBO_REDIS_TIMEOUT``: seconds a page view or a broadcast waits on Redis.
+
+    Default 0.5. Reading the history's position for a page, and recording and
+    publishing a broadcast, each give up after this long: the page renders
+    without a position it could replay from, the broadcast is logged as failed,
+    and the view or the ``save()`` goes on.
+    """
+    return float(_positive("TURBO_REDIS_TIMEOUT", float))

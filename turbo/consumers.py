@@ -350,7 +350,8 @@ class TurboStreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self.close_with(CLOSE_RATE_LIMITED, "too many history reads")
             return None
         try:
-            entries = await kept.since(group, after)
+            # A Redis that does not answer must not hold up the socket's frames.
+            entries = await asyncio.wait_for(kept.since(group, after), conf.redis_timeout())
         except Exception:
             logger.exception("Reading the history of %s failed", group)
             entries = None
@@ -425,7 +426,7 @@ class TurboStreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             )
 
     def deliver(self, frame: str, size: int) -> None:
-        """Queue a ``message`` frame from the hub."""
+        """Queue a frame from the hub: a ``message``, or a ``replayed`` refresh."""
         self.queue(frame, size)
 
     def queue(self, frame: str, size: int) -> None:

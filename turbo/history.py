@@ -69,6 +69,13 @@ class Position:
         return cls(epoch, int(sequence))
 
 
+#: The position of a page rendered when the history could not be read (Redis
+#: down, or slower than :setting:`TURBO_REDIS_TIMEOUT`). No history has its
+#: epoch, so the page's subscribe is answered with a refresh: what was
+#: broadcast between its rendering and its subscribe is not lost.
+UNKNOWN: Final = Position("unknown", 0)
+
+
 class Entry(NamedTuple):
     """One recorded broadcast of a stream."""
 
@@ -295,6 +302,8 @@ class RedisHistory:
         return Position(_text(epoch), int(sequence))
 
     async def since(self, group: str, after: Position) -> list[Entry] | None:
+        if after.epoch == UNKNOWN.epoch:
+            return None
         _, epoch_key, log_key, streams_key, forgotten_key = self._keys(group)
         keys = [epoch_key, log_key, streams_key, forgotten_key]
         result: Any = await self._client().eval(_SINCE, 4, *keys, group, after.sequence)
@@ -411,7 +420,8 @@ def page_rendered_from(position: Position | None) -> Iterator[None]:
 def page_position(layer: Any) -> Position | None:
     """The position ``{% turbo_subscribe %}`` renders: the request's, or the current one.
 
-    ``None`` without a history, or if it cannot be read (logged).
+    ``None`` without a history; :data:`UNKNOWN` if it cannot be read within
+    :setting:`TURBO_REDIS_TIMEOUT` (logged).
     """
     position = _page_position.get()
     if position is not None:
@@ -430,10 +440,9 @@ def page_position(layer: Any) -> Position | None:
     from turbo.broadcast import run_in_loop
 
     try:
-        return run_in_loop(kept.position)
-    except Exception:
-        logger.exception("Reading the position of the stream history failed")
-        return None
+        return run_in_loop(lambda: _read_position(kept))
+    except Exception as error:
+        return _unknown(error)
 
 
 async def apage_position(layer: Any) -> Position | None:
@@ -442,7 +451,23 @@ async def apage_position(layer: Any) -> Position | None:
     if kept is None:
         return None
     try:
-        return await kept.position()
-    except Exception:
-        logger.exception("Reading the position of the stream history failed")
-        return None
+        return await _read_position(kept)
+    except Exception as error:
+        return _unknown(error)
+
+
+async def _read_position(kept: History) -> Position:
+    return await asyncio.wait_for(kept.position(), conf.redis_timeout())
+
+
+def _unknown(error: Exception) -> Position:
+    if isinstance(error, TimeoutError):
+        logger.warning(
+            "Reading the position of the stream history took longer than "
+            "TURBO_REDIS_TIMEOUT (%s s): the page renders the position unknown, and refreshes "
+            "once it subscribes.",
+            conf.redis_timeout(),
+        )
+    else:
+        logger.error("Reading the position of the stream history failed", exc_info=error)
+    return UNKNOWN

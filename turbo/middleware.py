@@ -81,7 +81,9 @@ class TurboMiddleware:
     once each, when the view returns. Before a ``GET`` runs its view, it reads
     the position of the stream history (:mod:`turbo.history`), which
     ``{% turbo_subscribe %}`` renders: a broadcast committed while the view
-    queries is replayed to the page, wherever the tag sits.
+    queries is replayed to the page, wherever the tag sits. It waits
+    :setting:`TURBO_REDIS_TIMEOUT` at most: past it, the page renders
+    :data:`turbo.history.UNKNOWN`, and refreshes once it subscribes.
     """
 
     sync_capable = True

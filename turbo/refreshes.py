@@ -19,20 +19,32 @@ merged: each tab ignores the refreshes carrying the id of its own request.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextvars
+import logging
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from time import monotonic
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 from weakref import WeakKeyDictionary
 
 from turbo import broadcast, conf, fragments
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Coroutine, Iterator
 
     from turbo.broadcast import Target
     from turbo.fragments import Fragment
 
+
+logger = logging.getLogger("turbo")
+
+T = TypeVar("T")
+
+#: Seconds a process exiting waits for the refreshes it still debounces, on
+#: top of :setting:`TURBO_REDIS_TIMEOUT` (:func:`flush_debounced`).
+EXIT_GRACE: Final = 1.0
 
 _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "turbo_request_id", default=None
@@ -191,9 +203,16 @@ def _send(item: Refresh) -> None:
     delay = _debounce_seconds()
     if delay:
         loop = broadcast.loop_for_sync_send()
+        # Known at once, not only once the loop runs _debounce: a process
+        # exiting meanwhile flushes this loop (flush_debounced).
+        _debounced.setdefault(loop, {})
         loop.call_soon_threadsafe(_debounce, loop, item, delay)
     else:
-        broadcast.broadcast(item.stream, [item.fragment()], name="refresh")
+        _send_at_once(item)
+
+
+def _send_at_once(item: Refresh) -> None:
+    broadcast.broadcast(item.stream, [item.fragment()], name="refresh")
 
 
 async def _asend(item: Refresh) -> None:
@@ -225,3 +244,69 @@ def _send_debounced(loop: asyncio.AbstractEventLoop, item: Refresh) -> None:
     task = loop.create_task(broadcast.abroadcast(item.stream, [item.fragment()]))
     _sending.add(task)
     task.add_done_callback(_sending.discard)
+
+
+async def _take_debounced(loop: asyncio.AbstractEventLoop) -> list[Refresh]:
+    """The refreshes ``loop`` debounces, taken off it."""
+    waiting = _debounced.pop(loop, {})
+    for timer in waiting.values():
+        timer.cancel()
+    return list(waiting)
+
+
+async def _sent(loop: asyncio.AbstractEventLoop) -> None:
+    """Return once the refreshes ``loop`` is sending are sent."""
+    sending = [task for task in _sending if task.get_loop() is loop]
+    if sending:
+        await asyncio.wait(sending)
+
+
+def flush_debounced() -> None:
+    """Send the refreshes still waiting out their debounce, at once.
+
+    Called when the process exits (``atexit``): a management command that
+    refreshed a stream just before it returned would otherwise exit with the
+    refresh unsent. It sends them from the calling thread, as sync code does
+    (the loop's thread pool, where async broadcasts render, takes no work
+    once the interpreter shuts down), each within :setting:`TURBO_REDIS_TIMEOUT`,
+    and waits for those being sent already; after :data:`EXIT_GRACE` seconds
+    more in all, it gives up, and logs it.
+    """
+    loops = [*_debounced.keys(), *(task.get_loop() for task in _sending)]
+    deadline = None
+    for loop in dict.fromkeys(loops):
+        # The background loop of sync sends, in its thread: a server's loop
+        # has stopped by the time the process exits.
+        if not loop.is_running() or loop.is_closed():
+            continue
+        if deadline is None:
+            deadline = monotonic() + conf.redis_timeout() + EXIT_GRACE
+        try:
+            for item in _run_until(deadline, loop, _take_debounced(loop)):
+                _send_at_once(item)
+            _run_until(deadline, loop, _sent(loop))
+        except TimeoutError:
+            logger.error("Refreshes were left unsent: the process exited first.")
+            return
+
+
+def _run_until(
+    deadline: float, loop: asyncio.AbstractEventLoop, coroutine: Coroutine[Any, Any, T]
+) -> T:
+    future = asyncio.run_coroutine_threadsafe(coroutine, loop)
+    try:
+        return future.result(max(0.0, deadline - monotonic()))
+    except TimeoutError:
+        future.cancel()
+        raise
+
+
+def _forget_after_fork() -> None:
+    # A forked child does not run its parent's loops: their refreshes are the
+    # parent's to send.
+    _debounced.clear()
+    _sending.clear()
+
+
+atexit.register(flush_debounced)
+os.register_at_fork(after_in_child=_forget_after_fork)
