@@ -294,8 +294,11 @@ class Connection {
       }
       case "replayed": {
         const stream = this.#streams.get(frame.stream);
-        if (stream?.state !== "subscribed" || !stream.replays) return;
-        stream.replays--;
+        if (stream?.state !== "subscribed") return;
+        // The answer to a replay of ours, or the server's own word that the
+        // stream may have lost broadcasts (it sends a refresh unasked).
+        if (stream.replays) stream.replays--;
+        else if (!frame.refresh) return;
         return this.#caughtUp(stream, frame);
       }
       case "rejected": {
