@@ -430,9 +430,12 @@ class LiveSocket:
             await self.send({"type": "ack", "messages": self.received})
         return dict(json.loads(text))
 
-    async def subscribe(self, token: str) -> str:
-        """Subscribe with ``token``; the stream's key from the acknowledgement."""
-        await self.send({"type": "subscribe", "token": token})
+    async def subscribe(self, token: str, position: str | None = None) -> str:
+        """Subscribe with ``token`` (from ``position``); the stream's key from the answer."""
+        frame = {"type": "subscribe", "token": token}
+        if position is not None:
+            frame["position"] = position
+        await self.send(frame)
         ack = await self.receive()
         assert ack["type"] == "subscribed", ack
         return str(ack["stream"])

@@ -84,6 +84,14 @@ async def wait_for(page: Any, selector: str) -> Any:
     return await page.wait_for_selector(selector, state="attached")
 
 
+async def room_page(page: Any, server: ServerProcess, name: str) -> Room:
+    """A new room, shown by ``page`` and subscribed to."""
+    room = await Room.objects.acreate(name=name)
+    await page.goto(f"{server.origin}/rooms/{room.pk}/")
+    await wait_for(page, CONNECTED)
+    return room
+
+
 async def save_and_see(page: Any, room: Room, text: str) -> Any:
     """Save a message in ``room``; its element, once the page shows it."""
     message = await Message.objects.acreate(room=room, text=text)
@@ -100,9 +108,7 @@ async def test_a_save_elsewhere_updates_the_page_which_survives_a_server_restart
     page, start_server
 ):
     server = await start_server()
-    room = await Room.objects.acreate(name="live")
-    await page.goto(f"{server.origin}/rooms/{room.pk}/")
-    await wait_for(page, CONNECTED)
+    room = await room_page(page, server, "live")
 
     item = await save_and_see(page, room, "from elsewhere")
     assert "from elsewhere" in await item.text_content()
@@ -118,9 +124,7 @@ async def test_a_save_elsewhere_updates_the_page_which_survives_a_server_restart
 
 async def test_broadcasts_made_while_the_server_was_down_appear_once_it_is_back(page, start_server):
     server = await start_server()
-    room = await Room.objects.acreate(name="offline")
-    await page.goto(f"{server.origin}/rooms/{room.pk}/")
-    await wait_for(page, CONNECTED)
+    room = await room_page(page, server, "offline")
     await save_and_see(page, room, "before")
 
     await asyncio.to_thread(server.stop)
@@ -200,9 +204,7 @@ async def test_messages_published_out_of_order_or_lost_are_applied_in_order_and_
     """The second message names the first as its stream's previous: the page holds
     it, asks for a replay, and applies both in the order they were recorded in."""
     server = await start_server()
-    room = await Room.objects.acreate(name="ordered")
-    await page.goto(f"{server.origin}/rooms/{room.pk}/")
-    await wait_for(page, CONNECTED)
+    room = await room_page(page, server, "ordered")
     layer = get_channel_layer()
     kept = history.for_layer(layer)
     group = room.stream.group
@@ -290,9 +292,7 @@ async def test_a_form_that_redirects_back_shows_a_message_committed_during_the_f
 ):
     """Issue 20, item 1: the old page applied the message; the new one was rendered before it."""
     server = await start_server()
-    room = await Room.objects.acreate(name="posting")
-    await page.goto(f"{server.origin}/rooms/{room.pk}/")
-    await wait_for(page, CONNECTED)
+    room = await room_page(page, server, "posting")
     await page.fill("#text", "posted")
 
     # Turbo posts; the answer redirects back (303) to the page, which it renders.
@@ -376,9 +376,7 @@ def broadcast_in_one_transaction(room: Room) -> None:
 async def test_a_transactions_combined_message_applies_all_its_actions_in_order(page, start_server):
     """Issue 20, item 16: one message frame carries the transaction's five actions."""
     server = await start_server()
-    room = await Room.objects.acreate(name="combined")
-    await page.goto(f"{server.origin}/rooms/{room.pk}/")
-    await wait_for(page, CONNECTED)
+    room = await room_page(page, server, "combined")
     received: list[dict[str, Any]] = []
     page.sockets[0].on("framereceived", lambda payload: received.append(json.loads(payload)))
 
@@ -538,9 +536,7 @@ async def test_the_client_retries_at_once_when_back_online_or_shown(
 
 async def test_a_turbo_drive_visit_that_keeps_the_stream_keeps_its_subscription(page, start_server):
     server = await start_server()
-    room = await Room.objects.acreate(name="drive")
-    await page.goto(f"{server.origin}/rooms/{room.pk}/")
-    await wait_for(page, CONNECTED)
+    room = await room_page(page, server, "drive")
 
     await page.click("#again")  # a Drive visit: the body, and its element, are replaced
     await page.wait_for_url("**?twice=1")
@@ -556,9 +552,7 @@ async def test_a_turbo_drive_visit_that_keeps_the_stream_keeps_its_subscription(
 
 async def test_removing_the_last_element_unsubscribes_and_closes_the_socket(page, start_server):
     server = await start_server()
-    room = await Room.objects.acreate(name="leaving")
-    await page.goto(f"{server.origin}/rooms/{room.pk}/")
-    await wait_for(page, CONNECTED)
+    room = await room_page(page, server, "leaving")
 
     # The position the page was rendered at (turbo.history).
     position = await page.get_attribute(ELEMENT, "position")
@@ -577,9 +571,7 @@ async def test_a_refresh_broadcast_with_method_morph_morphs_the_page(page, start
     # Turbo reads a refresh stream's method from 8.0.21 on; before, this page
     # (without a turbo-refresh-method meta tag) would be replaced, not morphed.
     server = await start_server()
-    room = await Room.objects.acreate(name="morph")
-    await page.goto(f"{server.origin}/rooms/{room.pk}/")
-    await wait_for(page, CONNECTED)
+    room = await room_page(page, server, "morph")
     await page.evaluate("document.querySelector('h1').kept = true")  # a property: no HTML has it
     with suppress_broadcasts():
         message = await Message.objects.acreate(room=room, text="seen after a refresh")
@@ -592,9 +584,7 @@ async def test_a_refresh_broadcast_with_method_morph_morphs_the_page(page, start
 
 async def test_an_element_in_a_turbo_preview_does_not_subscribe(page, start_server):
     server = await start_server()
-    room = await Room.objects.acreate(name="preview")
-    await page.goto(f"{server.origin}/rooms/{room.pk}/")
-    await wait_for(page, CONNECTED)
+    room = await room_page(page, server, "preview")
     previewed, real = UserStream("previewed"), UserStream("real")
 
     # Turbo marks <html> while it shows a cached snapshot before the real page.

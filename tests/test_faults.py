@@ -59,8 +59,7 @@ async def test_saves_succeed_while_redis_is_down_and_pages_learn_what_they_misse
     with override_settings(CHANNEL_LAYERS={"default": layer}):
         token, rendered_at = await open_page(server, room)
         async with LiveSocket(server) as socket:
-            await socket.send({"type": "subscribe", "token": token, "position": rendered_at})
-            assert (await socket.receive())["type"] == "subscribed"
+            await socket.subscribe(token, rendered_at)
 
             await asyncio.to_thread(private_redis.stop)
             during = await Message.objects.acreate(room=room, text="while Redis is down")
@@ -92,9 +91,7 @@ async def test_a_quiet_page_is_told_to_refresh_once_redis_is_back_without_a_new_
     with override_settings(CHANNEL_LAYERS={"default": layer}):
         token, rendered_at = await open_page(server, room)
         async with LiveSocket(server) as socket:
-            await socket.send({"type": "subscribe", "token": token, "position": rendered_at})
-            subscribed = await socket.receive()
-            assert subscribed["type"] == "subscribed"
+            group = await socket.subscribe(token, rendered_at)
 
             await asyncio.to_thread(private_redis.stop)
             await Message.objects.acreate(room=room, text="while Redis is down")
@@ -102,7 +99,7 @@ async def test_a_quiet_page_is_told_to_refresh_once_redis_is_back_without_a_new_
 
             frame = await socket.receive(timeout=RECONNECTED_WITHIN + TOLD_WITHIN)
 
-    assert frame == {"type": "replayed", "stream": subscribed["stream"], "refresh": True}
+    assert frame == {"type": "replayed", "stream": group, "refresh": True}
     assert "delivers again" in server.output()
 
 

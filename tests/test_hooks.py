@@ -137,13 +137,17 @@ def test_update_then_delete_is_one_delete(room, calls):
     assert calls == [("delete", MessageStream, pk, room.pk, {"using": "default"})]
 
 
+def update_in_a_rolled_back_savepoint(message):
+    with pytest.raises(ZeroDivisionError), transaction.atomic():
+        message.text = "b"
+        message.save()
+        1 / 0  # noqa: B018
+
+
 def test_update_in_a_rolled_back_savepoint_keeps_the_create(room, calls):
     with transaction.atomic():
         message = Message.objects.create(room=room, text="a")
-        with pytest.raises(ZeroDivisionError), transaction.atomic():
-            message.text = "b"
-            message.save()
-            1 / 0  # noqa: B018
+        update_in_a_rolled_back_savepoint(message)
     assert [(c[0], c[3]) for c in calls] == [("save", True)]
 
 
@@ -176,10 +180,7 @@ def test_an_unrelated_savepoint_rollback_keeps_create_then_update_one_call(room,
 def test_a_rolled_back_update_leaves_the_create_to_merge_with_a_delete(room, calls):
     with transaction.atomic():
         message = Message.objects.create(room=room, text="a")
-        with pytest.raises(ZeroDivisionError), transaction.atomic():
-            message.text = "b"
-            message.save()
-            1 / 0  # noqa: B018
+        update_in_a_rolled_back_savepoint(message)
         message.delete()
     assert calls == []
 

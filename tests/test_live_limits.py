@@ -153,8 +153,7 @@ async def test_replays_faster_than_the_replay_rate_close_with_4429(servers, kind
     token, position = TOKEN.search(page).group(1), POSITION.search(page).group(1)
 
     async with LiveSocket(server) as socket:
-        await socket.send({"type": "subscribe", "token": token, "position": position})
-        group = (await socket.receive())["stream"]
+        group = await socket.subscribe(token, position)
         await socket.send({"type": "replay", "stream": group, "position": position})
         assert (await socket.receive())["type"] == "replayed"
         await socket.send({"type": "replay", "stream": group, "position": position})
