@@ -26,21 +26,24 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from time import monotonic
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final
 from weakref import WeakKeyDictionary
 
-from turbo import broadcast, conf, fragments
+from turbo import capture, conf, fragments
+from turbo.batches import first_in_batch
+from turbo.broadcast import abroadcast, broadcast, check_sync
+from turbo.loops import loop_for_sync_send, run_on
+from turbo.suppression import broadcasts_suppressed
+from turbo.transactions import after_commit
 
 if TYPE_CHECKING:
-    from collections.abc import Coroutine, Iterator
+    from collections.abc import Iterator
 
-    from turbo.broadcast import Target
     from turbo.fragments import Fragment
+    from turbo.sending import Target
 
 
 logger = logging.getLogger("turbo")
-
-T = TypeVar("T")
 
 #: Seconds a process exiting waits for the refreshes it still debounces, on
 #: top of :setting:`TURBO_REDIS_TIMEOUT` (:func:`flush_debounced`).
@@ -142,18 +145,18 @@ def refresh(
     scroll: fragments.RefreshScroll | None = None,
 ) -> None:
     """Broadcast a refresh of ``stream`` from sync code (:meth:`turbo.Stream.refresh`)."""
-    broadcast.check_sync("refresh")
+    check_sync("refresh")
     item = _requested(stream, method, scroll)
     if item is None:
         return
-    if broadcast.after_commit(lambda: _once_per_commit(item), description=item) is None:
+    if after_commit(lambda: _once_per_commit(item), description=item) is None:
         _once_per_commit(item)
 
 
 def _once_per_commit(item: Refresh) -> None:
     # Asked for inside a transaction or by its commit hooks (declared ones
     # too), equal refreshes go out once, with the commit's other broadcasts.
-    if broadcast.first_in_batch(item):
+    if first_in_batch(item):
         _collect_or_send(item)
 
 
@@ -174,7 +177,7 @@ def _requested(
     method: fragments.RefreshMethod | None,
     scroll: fragments.RefreshScroll | None,
 ) -> Refresh | None:
-    if broadcast.broadcasts_suppressed(type(stream)):
+    if broadcasts_suppressed(type(stream)):
         return None
     item = Refresh(stream, current_request_id(), method, scroll)
     item.fragment()  # bad arguments raise here, in the caller
@@ -196,13 +199,13 @@ def _collect_or_send(item: Refresh) -> None:
 
 def _debounce_seconds() -> float:
     # A test capturing broadcasts sees refreshes as they are asked for.
-    return 0.0 if broadcast.captured.get() is not None else conf.refresh_debounce()
+    return 0.0 if capture.capturing() else conf.refresh_debounce()
 
 
 def _send(item: Refresh) -> None:
     delay = _debounce_seconds()
     if delay:
-        loop = broadcast.loop_for_sync_send()
+        loop = loop_for_sync_send()
         # Known at once, not only once the loop runs _debounce: a process
         # exiting meanwhile flushes this loop (flush_debounced).
         _debounced.setdefault(loop, {})
@@ -212,7 +215,7 @@ def _send(item: Refresh) -> None:
 
 
 def _send_at_once(item: Refresh) -> None:
-    broadcast.broadcast(item.stream, [item.fragment()], name="refresh")
+    broadcast(item.stream, [item.fragment()], name="refresh")
 
 
 async def _asend(item: Refresh) -> None:
@@ -220,7 +223,7 @@ async def _asend(item: Refresh) -> None:
     if delay:
         _debounce(asyncio.get_running_loop(), item, delay)
     else:
-        await broadcast.abroadcast(item.stream, [item.fragment()])
+        await abroadcast(item.stream, [item.fragment()])
 
 
 # Refreshes waiting out their debounce, per event loop (tests run several).
@@ -241,7 +244,7 @@ def _debounce(loop: asyncio.AbstractEventLoop, item: Refresh, delay: float) -> N
 
 def _send_debounced(loop: asyncio.AbstractEventLoop, item: Refresh) -> None:
     del _debounced[loop][item]
-    task = loop.create_task(broadcast.abroadcast(item.stream, [item.fragment()]))
+    task = loop.create_task(abroadcast(item.stream, [item.fragment()]))
     _sending.add(task)
     task.add_done_callback(_sending.discard)
 
@@ -282,23 +285,16 @@ def flush_debounced() -> None:
         if deadline is None:
             deadline = monotonic() + conf.redis_timeout() + EXIT_GRACE
         try:
-            for item in _run_until(deadline, loop, _take_debounced(loop)):
+            for item in run_on(loop, _take_debounced(loop), _left(deadline)):
                 _send_at_once(item)
-            _run_until(deadline, loop, _sent(loop))
+            run_on(loop, _sent(loop), _left(deadline))
         except TimeoutError:
             logger.error("Refreshes were left unsent: the process exited first.")
             return
 
 
-def _run_until(
-    deadline: float, loop: asyncio.AbstractEventLoop, coroutine: Coroutine[Any, Any, T]
-) -> T:
-    future = asyncio.run_coroutine_threadsafe(coroutine, loop)
-    try:
-        return future.result(max(0.0, deadline - monotonic()))
-    except TimeoutError:
-        future.cancel()
-        raise
+def _left(deadline: float) -> float:
+    return max(0.0, deadline - monotonic())
 
 
 def _forget_after_fork() -> None:
