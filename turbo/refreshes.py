@@ -10,7 +10,7 @@ are sent once:
 - within one request (with :class:`turbo.middleware.TurboMiddleware`), once,
   when its view returns;
 - within :setting:`TURBO_REFRESH_DEBOUNCE` seconds in one process, once, at
-  the end of that time.
+  the end of that time (:mod:`turbo.debouncing`).
 
 Refreshes differing in stream, request id, ``method`` or ``scroll`` are never
 merged: each tab ignores the refreshes carrying the id of its own request.
@@ -18,21 +18,15 @@ merged: each tab ignores the refreshes carrying the id of its own request.
 
 from __future__ import annotations
 
-import asyncio
-import atexit
 import contextvars
-import logging
-import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from time import monotonic
-from typing import TYPE_CHECKING, Any, Final
-from weakref import WeakKeyDictionary
+from typing import TYPE_CHECKING
 
 from turbo import capture, conf, fragments
 from turbo.batches import first_in_batch
 from turbo.broadcast import abroadcast, broadcast, check_sync
-from turbo.loops import loop_for_sync_send, run_on
+from turbo.debouncing import adebounce, debounce
 from turbo.suppression import broadcasts_suppressed
 from turbo.transactions import after_commit
 
@@ -42,12 +36,6 @@ if TYPE_CHECKING:
     from turbo.fragments import Fragment
     from turbo.sending import Target
 
-
-logger = logging.getLogger("turbo")
-
-#: Seconds a process exiting waits for the refreshes it still debounces, on
-#: top of :setting:`TURBO_REDIS_TIMEOUT` (:func:`flush_debounced`).
-EXIT_GRACE: Final = 1.0
 
 _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "turbo_request_id", default=None
@@ -99,6 +87,14 @@ class Refresh:
 
     def __str__(self) -> str:
         return f"Refresh of {self.stream}"
+
+    def broadcast(self) -> None:
+        """Broadcast it now, from sync code."""
+        broadcast(self.stream, [self.fragment()], name="refresh")
+
+    async def abroadcast(self) -> None:
+        """Broadcast it now, from async code."""
+        await abroadcast(self.stream, [self.fragment()])
 
 
 @dataclass(eq=False)
@@ -205,104 +201,14 @@ def _debounce_seconds() -> float:
 def _send(item: Refresh) -> None:
     delay = _debounce_seconds()
     if delay:
-        loop = loop_for_sync_send()
-        # Known at once, not only once the loop runs _debounce: a process
-        # exiting meanwhile flushes this loop (flush_debounced).
-        _debounced.setdefault(loop, {})
-        loop.call_soon_threadsafe(_debounce, loop, item, delay)
+        debounce(item, delay)
     else:
-        _send_at_once(item)
-
-
-def _send_at_once(item: Refresh) -> None:
-    broadcast(item.stream, [item.fragment()], name="refresh")
+        item.broadcast()
 
 
 async def _asend(item: Refresh) -> None:
     delay = _debounce_seconds()
     if delay:
-        _debounce(asyncio.get_running_loop(), item, delay)
+        adebounce(item, delay)
     else:
-        await abroadcast(item.stream, [item.fragment()])
-
-
-# Refreshes waiting out their debounce, per event loop (tests run several).
-_debounced: WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Refresh, Any]] = WeakKeyDictionary()
-_sending: set[asyncio.Task[None]] = set()
-
-
-def _debounce(loop: asyncio.AbstractEventLoop, item: Refresh, delay: float) -> None:
-    """Send ``item`` in ``delay`` seconds, unless an equal refresh is already waiting.
-
-    The first refresh fixes the time, later ones do not push it back: under
-    changes that never stop, pages still refresh every ``delay`` seconds.
-    """
-    waiting = _debounced.setdefault(loop, {})
-    if item not in waiting:
-        waiting[item] = loop.call_later(delay, _send_debounced, loop, item)
-
-
-def _send_debounced(loop: asyncio.AbstractEventLoop, item: Refresh) -> None:
-    del _debounced[loop][item]
-    task = loop.create_task(abroadcast(item.stream, [item.fragment()]))
-    _sending.add(task)
-    task.add_done_callback(_sending.discard)
-
-
-async def _take_debounced(loop: asyncio.AbstractEventLoop) -> list[Refresh]:
-    """The refreshes ``loop`` debounces, taken off it."""
-    waiting = _debounced.pop(loop, {})
-    for timer in waiting.values():
-        timer.cancel()
-    return list(waiting)
-
-
-async def _sent(loop: asyncio.AbstractEventLoop) -> None:
-    """Return once the refreshes ``loop`` is sending are sent."""
-    sending = [task for task in _sending if task.get_loop() is loop]
-    if sending:
-        await asyncio.wait(sending)
-
-
-def flush_debounced() -> None:
-    """Send the refreshes still waiting out their debounce, at once.
-
-    Called when the process exits (``atexit``): a management command that
-    refreshed a stream just before it returned would otherwise exit with the
-    refresh unsent. It sends them from the calling thread, as sync code does
-    (the loop's thread pool, where async broadcasts render, takes no work
-    once the interpreter shuts down), each within :setting:`TURBO_REDIS_TIMEOUT`,
-    and waits for those being sent already; after :data:`EXIT_GRACE` seconds
-    more in all, it gives up, and logs it.
-    """
-    loops = [*_debounced.keys(), *(task.get_loop() for task in _sending)]
-    deadline = None
-    for loop in dict.fromkeys(loops):
-        # The background loop of sync sends, in its thread: a server's loop
-        # has stopped by the time the process exits.
-        if not loop.is_running() or loop.is_closed():
-            continue
-        if deadline is None:
-            deadline = monotonic() + conf.redis_timeout() + EXIT_GRACE
-        try:
-            for item in run_on(loop, _take_debounced(loop), _left(deadline)):
-                _send_at_once(item)
-            run_on(loop, _sent(loop), _left(deadline))
-        except TimeoutError:
-            logger.error("Refreshes were left unsent: the process exited first.")
-            return
-
-
-def _left(deadline: float) -> float:
-    return max(0.0, deadline - monotonic())
-
-
-def _forget_after_fork() -> None:
-    # A forked child does not run its parent's loops: their refreshes are the
-    # parent's to send.
-    _debounced.clear()
-    _sending.clear()
-
-
-atexit.register(flush_debounced)
-os.register_at_fork(after_in_child=_forget_after_fork)
+        await item.abroadcast()
