@@ -20,6 +20,7 @@ from turbo.loops import consumer_connected, run_in_loop
 
 logger = logging.getLogger("turbo")
 
+# The in-memory layer's warning (no consumer in this process) is logged once.
 _warned_in_memory = False
 
 
