@@ -21,7 +21,7 @@ from django.contrib.auth.models import User
 from django.db import connections
 from django.test import Client, override_settings
 
-import turbo.broadcast
+import turbo.loops
 from tests.live import RedisProcess, ServerProcess
 from tests.testapp.streams import UserStream
 from turbo import routing, signing
@@ -248,7 +248,7 @@ class ServerLoop:
         self.run(self._note())
 
     async def _note(self) -> None:
-        turbo.broadcast.note_running_loop()
+        turbo.loops.note_running_loop()
 
     def run(self, coroutine: Coroutine[Any, Any, Any], timeout: float = 5) -> Any:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
@@ -257,7 +257,7 @@ class ServerLoop:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
         self.loop.close()
-        turbo.broadcast._server_loop = None
+        turbo.loops._server_loop = None
 
 
 class Subscriber:

@@ -18,12 +18,16 @@ from django.utils.safestring import mark_safe
 from redis.asyncio.connection import AbstractConnection
 
 import turbo
+import turbo.broadcast
+import turbo.loops
+import turbo.suppression
+import turbo.transactions
 from tests.conftest import layer_config
 from tests.live import BUDGET_MARGIN, ROOT, environment
 from tests.testapp.models import Message, Room
 from tests.testapp.streams import RoomStream, UserStream
 from turbo import fragments, history
-from turbo.broadcast import MAX_COMBINED_BYTES
+from turbo.batches import MAX_COMBINED_BYTES
 
 
 async def joined_channel(layer, stream):
@@ -192,7 +196,7 @@ def test_a_transaction_committed_by_a_commit_callback_keeps_its_place_in_the_mes
 
     with transaction.atomic():
         stream.update(text="1", id="x")
-        turbo.broadcast.after_commit(in_a_transaction_of_its_own, description="nested")
+        turbo.transactions.after_commit(in_a_transaction_of_its_own, description="nested")
         stream.update(text="3", id="x")
     assert page.receive_html() == "".join(str(fragments.update(text=n, id="x")) for n in "123")
     page.assert_nothing_received()
@@ -361,9 +365,9 @@ def test_suppressed_broadcasts_send_nothing(subscribe):
     stream = UserStream(9)
     page = subscribe(stream)
     with turbo.suppress_broadcasts():
-        assert turbo.broadcast.broadcasts_suppressed()
+        assert turbo.suppression.broadcasts_suppressed()
         stream.remove(id="x")
-    assert not turbo.broadcast.broadcasts_suppressed()
+    assert not turbo.suppression.broadcasts_suppressed()
     page.assert_nothing_received()
 
 
@@ -382,14 +386,14 @@ def test_suppression_covers_its_own_thread_only():
 
     def elsewhere() -> None:
         inside.wait(5)
-        other_thread.append(turbo.broadcast.broadcasts_suppressed(UserStream))
+        other_thread.append(turbo.suppression.broadcasts_suppressed(UserStream))
 
     thread = threading.Thread(target=elsewhere)
     thread.start()
     with UserStream.suppress_broadcasts():
         inside.set()
         thread.join(5)
-        assert turbo.broadcast.broadcasts_suppressed(UserStream)
+        assert turbo.suppression.broadcasts_suppressed(UserStream)
 
     assert other_thread == [False]
 
@@ -404,7 +408,7 @@ async def test_suppression_covers_its_own_task_only():
 
     task = asyncio.create_task(suppress())
     await suppressing.wait()
-    suppressed_here = turbo.broadcast.broadcasts_suppressed(UserStream)
+    suppressed_here = turbo.suppression.broadcasts_suppressed(UserStream)
     checked.set()
     await task
 
@@ -417,12 +421,12 @@ def test_suppressing_classes_nests_and_covers_subclasses():
 
     with turbo.suppress_broadcasts(RoomStream):
         with UserStream.suppress_broadcasts():
-            assert turbo.broadcast.broadcasts_suppressed(MentionStream)
-            assert turbo.broadcast.broadcasts_suppressed(RoomStream)
-            assert not turbo.broadcast.broadcasts_suppressed()
-        assert not turbo.broadcast.broadcasts_suppressed(UserStream)
+            assert turbo.suppression.broadcasts_suppressed(MentionStream)
+            assert turbo.suppression.broadcasts_suppressed(RoomStream)
+            assert not turbo.suppression.broadcasts_suppressed()
+        assert not turbo.suppression.broadcasts_suppressed(UserStream)
         with turbo.suppress_broadcasts():
-            assert turbo.broadcast.broadcasts_suppressed()
+            assert turbo.suppression.broadcasts_suppressed()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -444,7 +448,7 @@ async def test_async_broadcast_renders_templates_that_query_the_database():
 def test_many_sync_broadcasts_from_a_command_reuse_redis_connections(layer, monkeypatch):
     # A command or a worker has no server loop: a loop per broadcast would
     # also mean a connection pool, and a new connection, per broadcast.
-    monkeypatch.setattr(turbo.broadcast, "_server_loop", None)
+    monkeypatch.setattr(turbo.loops, "_server_loop", None)
     connects = []
     connect = AbstractConnection.connect
 
@@ -474,7 +478,7 @@ def test_an_async_broadcast_on_a_loop_of_its_own_leaves_sync_sends_on_the_server
     worker.join()
     assert "from a thread" in page.receive_html()
 
-    assert turbo.broadcast.loop_for_sync_send() is server.loop
+    assert turbo.loops.loop_for_sync_send() is server.loop
     stream.update(text="then sync", id="x")
     assert "then sync" in page.receive_html()
 

@@ -19,7 +19,8 @@ from django.contrib.sessions.models import Session
 from django.test import Client, override_settings
 from django.utils.safestring import mark_safe
 
-import turbo.broadcast
+import turbo.loops
+import turbo.sending
 from tests.conftest import Socket, log_in, session_cookie
 from tests.testapp.models import Tag
 from tests.testapp.streams import (
@@ -480,8 +481,8 @@ async def test_without_a_channel_layer_the_handshake_is_refused(caplog):
 
 @pytest.fixture
 def no_consumer_yet(monkeypatch):
-    monkeypatch.setattr(turbo.broadcast, "_consumer_connected", False)
-    monkeypatch.setattr(turbo.broadcast, "_warned_in_memory", False)
+    monkeypatch.setattr(turbo.loops, "_consumer_connected", False)
+    monkeypatch.setattr(turbo.sending, "_warned_in_memory", False)
 
 
 WARNING = "on the in-memory channel layer, in a process where no turbo websocket has connected"

@@ -15,7 +15,9 @@ from django.test import AsyncRequestFactory, RequestFactory, override_settings
 from tests.conftest import require_service
 from tests.testapp.streams import LobbyStream, UserStream
 from turbo import history
-from turbo.history import Entry, MemoryHistory, Position, RedisHistory, _text, covering
+from turbo.history import Entry, MemoryHistory, Position, RedisHistory, covering
+from turbo.history import memory as memory_history
+from turbo.history.redis import _text
 from turbo.middleware import TurboMiddleware
 from turbo.templatetags.turbo_streams import turbo_subscribe
 
@@ -87,7 +89,7 @@ async def test_broadcasts_trimmed_away_cannot_be_answered(kind):
 async def test_broadcasts_older_than_the_age_limit_cannot_be_answered(monkeypatch):
     kept = make_history("memory", max_age=10)
     now = [1000.0]
-    monkeypatch.setattr(history.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(memory_history.time, "monotonic", lambda: now[0])
     start = await kept.position()
     await kept.record("a", "<old>")
     now[0] += 11
@@ -135,7 +137,7 @@ async def forget(kept: Any, group: str, monkeypatch: pytest.MonkeyPatch) -> None
     """Make ``kept`` forget ``group``, as ``max_age`` of quiet does, at its next record."""
     if isinstance(kept, MemoryHistory):
         later = time.monotonic() + kept.max_age + 1
-        monkeypatch.setattr(history.time, "monotonic", lambda: later)
+        monkeypatch.setattr(memory_history.time, "monotonic", lambda: later)
     else:  # its log expires: the same as waiting out its TTL
         await kept._client().delete(f"{kept.prefix}:log:{group}")
     await kept.record("other", "<other>")

@@ -16,7 +16,7 @@ from django.utils.safestring import mark_safe
 
 from tests.conftest import Socket, layer_config
 from tests.testapp.streams import LobbyStream, RoomStream
-from turbo import broadcast, consumers, fragments, hub, signing
+from turbo import batches, consumers, fragments, hub, signing
 
 pytestmark = pytest.mark.django_db
 
@@ -90,13 +90,13 @@ async def test_a_socket_joining_as_the_last_one_leaves_still_receives(connect):
     assert "after the race" in await joining.receive_html(stream)
 
 
-@pytest.mark.parametrize("cap", [broadcast.MAX_COMBINED_BYTES, 0], ids=["combined", "one-each"])
+@pytest.mark.parametrize("cap", [batches.MAX_COMBINED_BYTES, 0], ids=["combined", "one-each"])
 async def test_messages_of_a_transaction_are_all_delivered_in_order(connect, monkeypatch, cap):
     # The in-memory layer and Redis core hold 100 messages per channel by
     # default and drop the rest silently: 1000 broadcasts in one transaction
     # must not overrun the hub's channel, combined (a few messages) or, with
     # no room to combine, one message each.
-    monkeypatch.setattr(broadcast, "MAX_COMBINED_BYTES", cap)
+    monkeypatch.setattr(batches, "MAX_COMBINED_BYTES", cap)
     stream = LobbyStream()
     socket = await connect()
     await socket.subscribe(stream)

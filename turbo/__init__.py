@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from turbo import fragments
-from turbo.broadcast import suppress_broadcasts
 from turbo.fragments import Fragment
 from turbo.http import (
     HttpResponseSeeOther,
@@ -14,6 +13,7 @@ from turbo.http import (
 )
 from turbo.registry import register, registry
 from turbo.streams import ModelStream, Stream, dom_id
+from turbo.suppression import suppress_broadcasts
 
 __all__ = [
     "Fragment",

@@ -28,9 +28,9 @@ from django.contrib.auth import get_user
 from django.core.exceptions import ObjectDoesNotExist
 
 from turbo import conf, history, hub, signing
-from turbo.broadcast import note_consumer
 from turbo.history import Position
 from turbo.limits import RECHECK_INTERVAL, AckWindow, SocketLimits, client_address, clients
+from turbo.loops import note_consumer
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine

@@ -7,7 +7,7 @@ to ``None`` when ``delete()`` returns, before an outer transaction commits).
 Changes of one instance within one transaction are coalesced: create + update
 calls ``on_save(created=True)`` once; create + delete calls nothing. A savepoint
 rolling back drops the changes made inside it, and only those (Django drops
-their commit callbacks; :class:`turbo.broadcast.Transaction` follows it).
+their commit callbacks; :class:`turbo.transactions.Transaction` follows it).
 """
 
 from __future__ import annotations
@@ -20,14 +20,10 @@ from django.apps import apps
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
-from turbo.broadcast import (
-    Deferred,
-    after_commit,
-    broadcasts_suppressed,
-    current_transaction,
-    run_batched,
-)
+from turbo.batches import run_batched
 from turbo.registry import registry
+from turbo.suppression import broadcasts_suppressed
+from turbo.transactions import Deferred, after_commit, current_transaction
 
 if TYPE_CHECKING:
     from django.db.models import Model

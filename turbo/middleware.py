@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from channels.layers import get_channel_layer
 from django.utils.functional import cached_property
 
-from turbo import history
+from turbo.history.positions import apage_position, page_position, page_rendered_from
 from turbo.http import accepts_turbo_stream
 from turbo.refreshes import collect_request_refreshes, use_request_id
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Iterator
 
     from django.http import HttpRequest
     from django.http.response import HttpResponseBase
+
+    from turbo.history.entries import Position
+    from turbo.refreshes import RequestRefreshes
 
 #: Longest request id kept: Turbo's are UUIDs; anything longer is not Turbo's.
 MAX_REQUEST_ID_LENGTH = 64
@@ -83,7 +87,8 @@ class TurboMiddleware:
     ``{% turbo_subscribe %}`` renders: a broadcast committed while the view
     queries is replayed to the page, wherever the tag sits. It waits
     :setting:`TURBO_REDIS_TIMEOUT` at most: past it, the page renders
-    :data:`turbo.history.UNKNOWN`, and refreshes once it subscribes.
+    :data:`turbo.history.UNKNOWN <turbo.history.entries.UNKNOWN>`, and
+    refreshes once it subscribes.
     """
 
     sync_capable = True
@@ -102,27 +107,17 @@ class TurboMiddleware:
     def __call__(self, request: HttpRequest) -> Any:
         if self.async_mode:
             return self.__acall__(request)
-        details = request.turbo = TurboDetails(request)  # type: ignore[attr-defined]
-        position = history.page_position(get_channel_layer()) if _renders_page(request) else None
-        with (
-            use_request_id(details.request_id),
-            collect_request_refreshes() as refreshes,
-            history.page_rendered_from(position),
-        ):
+        position = page_position(get_channel_layer()) if _renders_page(request) else None
+        with _serving(request, position) as refreshes:
             response = self.get_response(request)
         refreshes.send()
         return response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
-        details = request.turbo = TurboDetails(request)  # type: ignore[attr-defined]
         position = None
         if _renders_page(request):
-            position = await history.apage_position(get_channel_layer())
-        with (
-            use_request_id(details.request_id),
-            collect_request_refreshes() as refreshes,
-            history.page_rendered_from(position),
-        ):
+            position = await apage_position(get_channel_layer())
+        with _serving(request, position) as refreshes:
             response: HttpResponseBase = await self.get_response(request)  # type: ignore[misc]
         await refreshes.asend()
         return response
@@ -131,3 +126,15 @@ class TurboMiddleware:
 def _renders_page(request: HttpRequest) -> bool:
     # Pages are fetched with GET; the history's position is read for them only.
     return request.method in ("GET", "HEAD")
+
+
+@contextmanager
+def _serving(request: HttpRequest, position: Position | None) -> Iterator[RequestRefreshes]:
+    """Serve ``request`` in the block: ``request.turbo``, its id, its refreshes, its position."""
+    details = request.turbo = TurboDetails(request)  # type: ignore[attr-defined]
+    with (
+        use_request_id(details.request_id),
+        collect_request_refreshes() as refreshes,
+        page_rendered_from(position),
+    ):
+        yield refreshes

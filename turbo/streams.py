@@ -24,7 +24,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import ForeignKey
 
 from turbo import broadcast as _broadcast
-from turbo import fragments, refreshes
+from turbo import fragments, refreshes, suppression
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
@@ -336,7 +336,7 @@ class Stream:
         without broadcasting a message, while other streams' broadcasts go on.
         See :func:`turbo.suppress_broadcasts`.
         """
-        return _broadcast.suppress_broadcasts(cls)
+        return suppression.suppress_broadcasts(cls)
 
     def broadcast(self, *fragments: Fragment) -> None:
         """Broadcast several fragments in one message, rendered once.

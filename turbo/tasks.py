@@ -25,7 +25,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Model
 from django.utils.safestring import mark_safe
 
-from turbo import broadcast, fragments
+from turbo import broadcast, fragments, suppression, transactions
 from turbo.refreshes import current_request_id, use_request_id
 from turbo.registry import registry
 
@@ -200,7 +200,7 @@ def _stream_reference(stream: Stream) -> list[Any]:
 
 def _enqueue(stream: Stream, name: str, arguments: list[Any]) -> None:
     framework()  # a missing framework is an error even where nothing would be enqueued
-    if broadcast.broadcasts_suppressed(type(stream)):
+    if suppression.broadcasts_suppressed(type(stream)):
         return
 
     def enqueue() -> None:
@@ -208,7 +208,7 @@ def _enqueue(stream: Stream, name: str, arguments: list[Any]) -> None:
 
     # The task framework knows nothing of transactions: a worker could run
     # the task before the rows it reads are committed, or after a rollback.
-    if broadcast.after_commit(enqueue, description=_Enqueue(stream, name)) is None:
+    if transactions.after_commit(enqueue, description=_Enqueue(stream, name)) is None:
         enqueue()
 
 

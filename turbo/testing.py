@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, overload
 from django.db import connections
 from django.test import TestCase
 
-from turbo.broadcast import CapturedBroadcast, captured, current_transaction
+from turbo.capture import CapturedBroadcast, captured
+from turbo.compat import opened_by_testcase
 from turbo.templatetags.turbo_streams import resolve_stream
+from turbo.transactions import current_transaction
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -214,11 +216,8 @@ class Broadcasts(Sequence[CapturedBroadcast]):
 
 def _may_still_roll_back() -> bool:
     """Whether code runs inside an atomic block the test opened, not TestCase's."""
-    # TestCase marks the blocks it wraps a test in (Django's check of durable
-    # blocks relies on the mark). Should the mark go, treat every block as
-    # TestCase's: callbacks would then run early, rather than never.
     return not all(
-        getattr(block, "_from_testcase", True)
+        opened_by_testcase(block)
         for connection in _in_atomic_blocks()
         for block in connection.atomic_blocks
     )

@@ -1,0 +1,132 @@
+"""Sending rendered broadcasts: the channel layer, the history beside it, the send.
+
+Failures of the channel layer are logged, never raised into the caller: a
+``save()`` must not fail because Redis is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Protocol
+
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.core.exceptions import ImproperlyConfigured
+
+from turbo import conf
+from turbo.history.layers import for_layer
+from turbo.hub import MESSAGE_TYPE, allow_backlog
+from turbo.loops import consumer_connected, run_in_loop
+
+logger = logging.getLogger("turbo")
+
+# The in-memory layer's warning (no consumer in this process) is logged once.
+_warned_in_memory = False
+
+
+class Target(Protocol):
+    """What a broadcast goes to: a stream, as :class:`turbo.Stream` is.
+
+    Its ``str()`` names it in logs; it is only computed for them.
+    """
+
+    @property
+    def group(self) -> str:
+        """The channel-layer group of the stream."""
+
+
+def layer_message(group: str, html: str) -> dict[str, str]:
+    """The channel-layer message carrying the markup ``html`` to ``group``."""
+    return {"type": MESSAGE_TYPE, "group": group, "html": html}
+
+
+def _channel_layer(target: Target) -> Any:
+    layer = get_channel_layer()
+    if layer is None:
+        raise ImproperlyConfigured(
+            "turbo broadcasts need a channel layer: set CHANNEL_LAYERS, e.g. "
+            "{'default': {'BACKEND': 'channels.layers.InMemoryChannelLayer'}}."
+        )
+    if isinstance(layer, InMemoryChannelLayer) and not consumer_connected():
+        _warn_in_memory_without_consumers(target)
+    allow_backlog(layer)
+    return layer
+
+
+def _warn_in_memory_without_consumers(target: Target) -> None:
+    global _warned_in_memory
+    if not _warned_in_memory:
+        _warned_in_memory = True
+        logger.warning(
+            "Broadcast to %s on the in-memory channel layer, in a process where no turbo "
+            "websocket has connected: that layer does not cross processes, so no browser "
+            "can receive it. Broadcast from the server process (a view), or use a "
+            "channels_redis layer to broadcast from shells, commands and workers.",
+            target,
+        )
+
+
+def publish(layer: Any, target: Target, html: str) -> None:
+    """Send the markup ``html`` to ``target`` on ``layer``, from sync code; failures are logged."""
+    message = layer_message(target.group, html)
+    try:
+        run_in_loop(lambda: deliver(layer, message))
+    except Exception:
+        logger.exception("Broadcast to %s failed", target)
+
+
+async def apublish(layer: Any, target: Target, html: str) -> None:
+    """Async twin of :func:`publish`."""
+    try:
+        await deliver(layer, layer_message(target.group, html))
+    except Exception:
+        logger.exception("Broadcast to %s failed", target)
+
+
+def destination(target: Target) -> Any:
+    """The channel layer to send a broadcast to, or ``None`` to skip it, unrendered.
+
+    Skipped when there is no layer (logged), and when the layer can tell
+    without a round trip that nobody listens and no history is kept: the
+    in-memory layer, whose groups all live in this process. The Redis layers
+    would need one, which costs about what the send does; and a history keeps
+    the broadcast for the page that is loading and will subscribe in a moment.
+    """
+    try:
+        layer = _channel_layer(target)
+    except ImproperlyConfigured:
+        logger.exception("Broadcast to %s failed", target)
+        return None
+    if (
+        isinstance(layer, InMemoryChannelLayer)
+        and not layer.groups.get(target.group)
+        and for_layer(layer) is None
+    ):
+        return None
+    return layer
+
+
+async def deliver(layer: Any, payload: dict[str, Any]) -> None:
+    """Record a broadcast in the history beside ``layer``, if one is kept, and send it.
+
+    Recorded first: a page subscribing in between finds it in the history,
+    and a page receiving it can tell which of its stream's broadcasts came
+    before (``previous``) and whether it missed any. Both together may take
+    :setting:`TURBO_REDIS_TIMEOUT`; past it, :exc:`TimeoutError` is raised.
+    """
+    budget = conf.redis_timeout()
+    try:
+        await asyncio.wait_for(_record_and_send(layer, payload), budget)
+    except TimeoutError:
+        raise TimeoutError(
+            f"the channel layer or the history did not answer within TURBO_REDIS_TIMEOUT "
+            f"({budget} s)"
+        ) from None
+
+
+async def _record_and_send(layer: Any, payload: dict[str, Any]) -> None:
+    kept = for_layer(layer)
+    if kept is not None:
+        recorded = await kept.record(payload["group"], payload["html"])
+        payload.update(epoch=recorded.epoch, position=recorded.sequence, previous=recorded.previous)
+    await layer.group_send(payload["group"], payload)
