@@ -23,7 +23,7 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 
-from turbo import conf, history
+from turbo import conf, errors, history
 from turbo.fragments import join
 from turbo.hub import MESSAGE_TYPE, allow_backlog
 
@@ -145,12 +145,15 @@ class _BroadcastTo:
 def call_logged(function: Callable[[], object], description: object) -> None:
     """Call ``function``; log any exception as ``description`` instead of raising.
 
-    ``description`` is formatted with ``str()`` only when it is logged.
+    ``description`` is formatted with ``str()`` only when it is logged. With
+    :setting:`TURBO_RAISE_ERRORS`, the exception is raised too, once the batch
+    of broadcasts running is sent (:mod:`turbo.errors`).
     """
     try:
         function()
-    except Exception:
+    except Exception as error:
         logger.exception("%s failed", description)
+        errors.failed(error, _open_batch())
 
 
 #: Bytes of markup one combined message carries at most (:class:`Batch`); a
@@ -197,6 +200,7 @@ class Batch:
         for entries in streams.values():
             for combined in _combined(entries):
                 _publish(combined[0].layer, combined[0].target, "".join(e.html for e in combined))
+        errors.raise_held(self)
 
 
 def _combined(entries: list[_Entry]) -> Iterator[list[_Entry]]:
@@ -329,7 +333,7 @@ class Transaction:
         # Outside every savepoint: a savepoint rolling back must not drop it.
         savepoints, connection.savepoint_ids = connection.savepoint_ids, []
         try:
-            connection.on_commit(close, robust=True)
+            connection.on_commit(close, robust=errors.commit_robust())
         finally:
             connection.savepoint_ids = savepoints
         self._closer = close
