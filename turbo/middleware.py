@@ -8,7 +8,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from channels.layers import get_channel_layer
 from django.utils.functional import cached_property
 
-from turbo import history
+from turbo import hints, history
 from turbo.http import accepts_turbo_stream
 from turbo.refreshes import collect_request_refreshes, use_request_id
 
@@ -100,6 +100,7 @@ class TurboMiddleware:
             markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest) -> Any:
+        hints.note_http_request(request)
         if self.async_mode:
             return self.__acall__(request)
         details = request.turbo = TurboDetails(request)  # type: ignore[attr-defined]
