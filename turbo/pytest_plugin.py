@@ -49,6 +49,7 @@ def _turbo_raise_errors(request: pytest.FixtureRequest) -> Iterator[None]:
 
     Without the marker, a value the settings give is kept.
     """
+    # Imported on use, as turbo.testing is below.
     from django.conf import settings
     from django.test import override_settings
 
