@@ -29,3 +29,11 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+#: The same, with the websocket application turbo.routing builds.
+turbo_routed = ProtocolTypeRouter(
+    {
+        "http": ASGIStaticFilesHandler(django_asgi_app),
+        "websocket": turbo.routing.websocket_application(),
+    }
+)

@@ -196,7 +196,7 @@ def test_a_transaction_committed_by_a_commit_callback_keeps_its_place_in_the_mes
 
     with transaction.atomic():
         stream.update(text="1", id="x")
-        turbo.transactions.after_commit(in_a_transaction_of_its_own, description="nested")
+        turbo.transactions.after_commit(in_a_transaction_of_its_own, "nested failed")
         stream.update(text="3", id="x")
     assert page.receive_html() == "".join(str(fragments.update(text=n, id="x")) for n in "123")
     page.assert_nothing_received()

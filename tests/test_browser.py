@@ -754,3 +754,49 @@ async def test_a_page_rendered_while_redis_is_down_shows_what_was_saved_before_i
 
         await wait_for(page, f"#message-{message.pk}")
     assert await page.get_attribute(ELEMENT, "position") != str(history.UNKNOWN)
+
+
+def console_errors(page: Any) -> list[str]:
+    return [text for kind, text in page.console if kind == "error"]
+
+
+async def without_favicon(page: Any) -> Any:
+    """``page``, whose browser no longer logs the 404 of the favicon the test server lacks."""
+    await page.route("**/favicon.ico", lambda route: route.fulfill(status=204))
+    return page
+
+
+async def test_a_page_without_turbo_head_says_in_the_console_to_add_it(page, start_server):
+    server = await start_server()
+    page = await without_favicon(page)
+    room = await Room.objects.acreate(name="bare")
+
+    async with page.expect_console_message(lambda message: message.type == "error") as logged:
+        await page.goto(f"{server.origin}/rooms/{room.pk}/bare/")
+
+    error = (await logged.value).text
+    assert error.startswith("turbo-channels: window.Turbo is not defined after the page loaded")
+    assert "Add {% turbo_head %} to the page's <head>" in error
+    await page.evaluate("1")  # a round trip: what the page logged before it has arrived
+    assert console_errors(page) == [error]
+    assert await page.locator(CONNECTED).count() == 0
+
+
+async def test_a_page_with_its_own_turbo_and_no_turbo_head_is_live(page, start_server):
+    server = await start_server()
+    page = await without_favicon(page)
+    room = await Room.objects.acreate(name="own bundle")
+    await page.goto(f"{server.origin}/rooms/{room.pk}/bare/?turbo=1")
+    await wait_for(page, CONNECTED)
+
+    await save_and_see(page, room, "live")
+
+    assert console_errors(page) == []
+
+
+async def test_a_page_with_turbo_head_logs_no_error(page, start_server):
+    room = await room_page(await without_favicon(page), await start_server(), "as it should be")
+
+    await save_and_see(page, room, "hello")
+
+    assert console_errors(page) == []

@@ -59,7 +59,9 @@ def test_on_commit_outside_savepoints_survives_a_savepoint_rollback():
     with transaction.atomic():
         try:
             with transaction.atomic():
-                compat.on_commit_outside_savepoints(connection, lambda: ran.append("outside"))
+                compat.on_commit_outside_savepoints(
+                    connection, lambda: ran.append("outside"), robust=True
+                )
                 transaction.on_commit(lambda: ran.append("inside"))
                 raise ValueError
         except ValueError:

@@ -76,6 +76,8 @@ def test_none_lifts_a_limit():
         ("TURBO_MAX_SOCKETS_PER_CLIENT", 2.5, conf.max_sockets_per_client),
         ("TURBO_REDIS_TIMEOUT", 0, conf.redis_timeout),
         ("TURBO_REDIS_TIMEOUT", None, conf.redis_timeout),
+        ("TURBO_RAISE_ERRORS", "yes", conf.raise_errors),
+        ("TURBO_RAISE_ERRORS", 1, conf.raise_errors),
     ],
 )
 def test_a_bad_value_is_reported_by_name(name, value, read):

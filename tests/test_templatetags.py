@@ -34,9 +34,16 @@ def render(source: str, **context: object) -> str:
     return Template("{% load turbo_streams %}" + source).render(Context(context))
 
 
+#: What follows the elements: the client, for a page without {% turbo_head %}.
+CLIENT = '<script type="module" src="/static/turbo/turbo_streams.js"></script>'
+
+
 def subscriptions(html: str) -> list[dict[str, str]]:
-    found = [match.groupdict() for match in ELEMENT.finditer(html)]
-    assert "".join(match.group(0) for match in ELEMENT.finditer(html)) == html
+    """The elements of one {% turbo_subscribe %}, which renders nothing else but the client."""
+    assert html.endswith(CLIENT)
+    elements = html.removesuffix(CLIENT)
+    found = [match.groupdict() for match in ELEMENT.finditer(elements)]
+    assert "".join(match.group(0) for match in ELEMENT.finditer(elements)) == elements
     return found
 
 

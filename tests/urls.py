@@ -6,6 +6,7 @@ from tests.testapp import views
 
 urlpatterns = [
     path("rooms/<int:pk>/", views.room, name="room"),
+    path("rooms/<int:pk>/bare/", views.bare_room, name="bare-room"),
     path("rooms/<int:pk>/say/", views.say, name="say"),
     path("rooms/<int:pk>/post/", views.post_message, name="post-message"),
     path("rooms/<int:pk>/sections/<int:number>/", views.section, name="section"),

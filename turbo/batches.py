@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from turbo import errors
 from turbo.sending import publish
 
 if TYPE_CHECKING:
@@ -17,15 +18,18 @@ if TYPE_CHECKING:
 logger = logging.getLogger("turbo")
 
 
-def call_logged(function: Callable[[], object], description: object) -> None:
-    """Call ``function``; log any exception as ``description`` instead of raising.
+def call_logged(function: Callable[[], object], failure: str, *args: object) -> None:
+    """Call ``function``; log any exception with the message ``failure % args`` instead.
 
-    ``description`` is formatted with ``str()`` only when it is logged.
+    As with :mod:`logging`, the message is formatted only when it is logged. With
+    :setting:`TURBO_RAISE_ERRORS`, the exception is raised too, once the batch
+    of broadcasts running is sent (:mod:`turbo.errors`).
     """
     try:
         function()
-    except Exception:
-        logger.exception("%s failed", description)
+    except Exception as error:
+        logger.exception(failure, *args)
+        errors.failed(error, open_batch())
 
 
 #: Bytes of markup one combined message carries at most (:class:`Batch`); a
@@ -72,6 +76,7 @@ class Batch:
         for entries in streams.values():
             for combined in _combined(entries):
                 publish(combined[0].layer, combined[0].target, "".join(e.html for e in combined))
+        errors.raise_held(self)
 
 
 def _combined(entries: list[_Entry]) -> Iterator[list[_Entry]]:
@@ -108,29 +113,29 @@ def open_batch() -> Batch | None:
     return batch if batch is not None and not batch.closed else None
 
 
-def run_batched(function: Callable[[], object], description: object) -> None:
-    """Call ``function`` now, logged as ``description``, its broadcasts sent together.
+def run_batched(function: Callable[[], object], failure: str, *args: object) -> None:
+    """Call ``function`` now, its broadcasts sent together, its failure logged as ``failure``.
 
     Inside commit callbacks, it joins their batch.
     """
     if open_batch() is not None:
-        call_logged(function, description)
+        call_logged(function, failure, *args)
         return
     batch = Batch()
     token = _batch.set(batch)
     try:
-        call_logged(function, description)
+        call_logged(function, failure, *args)
     finally:
         _batch.reset(token)
         batch.close()
 
 
-def run_in(batch: Batch, function: Callable[[], object], description: object) -> None:
-    """Call ``function``, logged as ``description``, its broadcasts joining ``batch``.
+def run_in(batch: Batch, function: Callable[[], object], failure: str, *args: object) -> None:
+    """Call ``function``, its broadcasts joining ``batch``, its failure logged as ``failure``.
 
     Inside the callbacks of an outer commit (a hook's own atomic block), it
     joins their batch while it is open instead: its broadcasts keep their place.
     """
     if open_batch() is None:
         _batch.set(batch)
-    call_logged(function, description)
+    call_logged(function, failure, *args)

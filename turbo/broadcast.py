@@ -10,7 +10,6 @@ failures of the channel layer are logged, never raised into the caller (a
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import TYPE_CHECKING
 
 from asgiref.sync import sync_to_async
@@ -28,8 +27,6 @@ if TYPE_CHECKING:
 
     from turbo.fragments import Fragment
     from turbo.sending import Target
-
-logger = logging.getLogger("turbo")
 
 
 def check_sync(name: str, instead: str | None = None) -> None:
@@ -82,8 +79,7 @@ def broadcast(target: Target, fragments: Sequence[Fragment], *, name: str) -> No
     check_sync(name)
     if broadcasts_suppressed(type(target)):
         return
-    # The deferred send logs its own failures, naming the broadcast.
-    if after_commit(lambda: _send_logged(target, fragments), description=target) is None:
+    if after_commit(lambda: _send(target, fragments), "Broadcast to %s failed", target) is None:
         _send(target, fragments)
 
 
@@ -123,12 +119,3 @@ def _send(target: Target, fragments: Sequence[Fragment]) -> None:
         batch.add(layer, target, html)
     else:
         publish(layer, target, html)
-
-
-def _send_logged(target: Target, fragments: Sequence[Fragment]) -> None:
-    # Run at commit: a failure (a template error, say) is logged, as the
-    # channel layer's are; the commit's other callbacks still run.
-    try:
-        _send(target, fragments)
-    except Exception:
-        logger.exception("Broadcast to %s failed", target)

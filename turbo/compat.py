@@ -40,9 +40,9 @@ def committing_functions(callbacks: list[Any]) -> set[Callable[[], object]]:
 
 
 def on_commit_outside_savepoints(
-    connection: BaseDatabaseWrapper, function: Callable[[], object]
+    connection: BaseDatabaseWrapper, function: Callable[[], object], *, robust: bool
 ) -> None:
-    """Register ``function`` (robust) to run when ``connection``'s transaction commits.
+    """Register ``function`` to run when ``connection``'s transaction commits.
 
     Unlike ``on_commit`` inside a savepoint, no savepoint rolling back drops
     it: Django ties a callback to the savepoints open when it is registered
@@ -50,7 +50,7 @@ def on_commit_outside_savepoints(
     """
     savepoints, connection.savepoint_ids = connection.savepoint_ids, []
     try:
-        connection.on_commit(function, robust=True)
+        connection.on_commit(function, robust=robust)
     finally:
         connection.savepoint_ids = savepoints
 

@@ -28,6 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "TURBO_HISTORY_MAX_ENTRIES": 200,
     "TURBO_HISTORY_MAX_AGE": 600.0,
     "TURBO_REDIS_TIMEOUT": 0.5,
+    "TURBO_RAISE_ERRORS": False,
 }
 
 #: Clients acknowledge at least every this many bytes of messages (docs/protocol.rst).
@@ -202,3 +203,16 @@ def redis_timeout() -> float:
     and the view or the ``save()`` goes on.
     """
     return float(_positive("TURBO_REDIS_TIMEOUT", float))
+
+
+def raise_errors() -> bool:
+    """``TURBO_RAISE_ERRORS``: raise the errors of hooks and deferred broadcasts.
+
+    Default ``False``: they are logged, and the ``save()`` or the commit goes
+    on. ``True`` raises them too (:mod:`turbo.errors` says where); the pytest
+    plugin turns it on for tests.
+    """
+    value = _get("TURBO_RAISE_ERRORS")
+    if not isinstance(value, bool):
+        raise ImproperlyConfigured(f"TURBO_RAISE_ERRORS must be True or False, not {value!r}.")
+    return value

@@ -80,7 +80,7 @@ def schedule(hook: PendingHook) -> None:
     """Run ``hook`` once its transaction commits, coalesced with earlier ones."""
     connection = transaction.get_connection(hook.using)
     if not connection.in_atomic_block:
-        run_batched(hook.run, hook)
+        run_batched(hook.run, "%s failed", hook)
         return
     state = current_transaction(connection)
     key = (hook.stream_class, hook.instance.pk)
@@ -109,7 +109,7 @@ def schedule(hook: PendingHook) -> None:
         if not hook.superseded:
             hook.run()
 
-    hook.deferred = after_commit(run, using=hook.using, description=hook)
+    hook.deferred = after_commit(run, "%s failed", hook, using=hook.using)
 
 
 def _still_pending(hook: PendingHook | None) -> PendingHook | None:

@@ -9,6 +9,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from channels.layers import get_channel_layer
 from django.utils.functional import cached_property
 
+from turbo import hints
 from turbo.history.positions import apage_position, page_position, page_rendered_from
 from turbo.http import accepts_turbo_stream
 from turbo.refreshes import collect_request_refreshes, use_request_id
@@ -105,6 +106,7 @@ class TurboMiddleware:
             markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest) -> Any:
+        hints.note_http_request(request)
         if self.async_mode:
             return self.__acall__(request)
         position = page_position(get_channel_layer()) if _renders_page(request) else None

@@ -1,19 +1,68 @@
-"""The pytest plugin installed with django-turbo-streams: the ``turbo_broadcasts`` fixture.
+"""The pytest plugin installed with django-turbo-streams.
 
+It gives the ``turbo_broadcasts`` fixture, and turns
+:setting:`TURBO_RAISE_ERRORS` on in every test, so that a hook's error fails
+the test that caused it, unless the settings set it, the ``turbo_raise_errors``
+ini option is false, or the test is marked ``@pytest.mark.turbo_raise_errors(False)``.
 pytest loads it through the package's ``pytest11`` entry point; disable it
 with ``-p no:turbo_streams``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Final, cast
 
 import pytest
 
 if TYPE_CHECKING:
-    from collections.abc import Generator
+    from collections.abc import Generator, Iterator
 
     from turbo.testing import Broadcasts
+
+
+#: The ini option and the marker that say whether a test raises hook errors.
+RAISE_ERRORS: Final = "turbo_raise_errors"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add the ``turbo_raise_errors`` ini option (default true)."""
+    parser.addini(
+        RAISE_ERRORS,
+        type="bool",
+        default=True,
+        help="django-turbo-streams: turn TURBO_RAISE_ERRORS on in tests, "
+        "unless the settings set it (default: true)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``turbo_raise_errors`` marker."""
+    config.addinivalue_line(
+        "markers",
+        f"{RAISE_ERRORS}(value=True): set TURBO_RAISE_ERRORS for this test (django-turbo-streams)",
+    )
+
+
+@pytest.fixture(autouse=True)
+def _turbo_raise_errors(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Set :setting:`TURBO_RAISE_ERRORS` for the test, as the marker or the ini option says.
+
+    Without the marker, a value the settings give is kept.
+    """
+    # Imported on use, as turbo.testing is below.
+    from django.conf import settings
+    from django.test import override_settings
+
+    marker = request.node.get_closest_marker(RAISE_ERRORS)
+    if marker is not None:
+        value = bool(marker.args[0] if marker.args else marker.kwargs.get("value", True))
+    elif request.config.getini(RAISE_ERRORS) and settings.configured:
+        value = getattr(settings, "TURBO_RAISE_ERRORS", True)
+    else:
+        yield
+        return
+    with override_settings(TURBO_RAISE_ERRORS=value):
+        yield
 
 
 @pytest.fixture

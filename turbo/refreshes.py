@@ -145,7 +145,7 @@ def refresh(
     item = _requested(stream, method, scroll)
     if item is None:
         return
-    if after_commit(lambda: _once_per_commit(item), description=item) is None:
+    if after_commit(lambda: _once_per_commit(item), "%s failed", item) is None:
         _once_per_commit(item)
 
 

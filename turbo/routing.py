@@ -12,6 +12,10 @@ which is, spelled out::
     "websocket": AllowedHostsOriginValidator(
         AuthMiddlewareStack(URLRouter(turbo.routing.websocket_urlpatterns))
     ),
+
+less one thing: a websocket for a path with no route is refused, and logged
+once (:class:`turbo.hints.ReportingNoRoute`), instead of a traceback per
+handshake.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from django.urls import path
 
 from turbo import conf
 from turbo.consumers import TurboStreamConsumer
+from turbo.hints import ReportingNoRoute
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -60,7 +65,9 @@ def websocket_application(
             allowed_origins=["https://example.com", "https://admin.example.com"],
         )
     """
-    application = AuthMiddlewareStack(URLRouter([*websocket_urlpatterns, *extra_urlpatterns]))
+    application = AuthMiddlewareStack(
+        ReportingNoRoute(URLRouter([*websocket_urlpatterns, *extra_urlpatterns]))
+    )
     if allowed_origins is None:
         return AllowedHostsOriginValidator(application)
     return OriginValidator(application, list(allowed_origins))

@@ -59,9 +59,14 @@ def _warn_in_memory_without_consumers(target: Target) -> None:
         _warned_in_memory = True
         logger.warning(
             "Broadcast to %s on the in-memory channel layer, in a process where no turbo "
-            "websocket has connected: that layer does not cross processes, so no browser "
-            "can receive it. Broadcast from the server process (a view), or use a "
-            "channels_redis layer to broadcast from shells, commands and workers.",
+            "websocket has connected, so no browser receives it. If this process serves "
+            "the pages, no page has opened the websocket: is it routed "
+            "(turbo.routing.websocket_application() in asgi.py's ProtocolTypeRouter, "
+            "ASGI_APPLICATION set), is the server an ASGI one (daphne or uvicorn; for "
+            "runserver, 'daphne' first in INSTALLED_APPS), does the page render "
+            "{%% turbo_head %%} and {%% turbo_subscribe %%}? If it is a shell, a command or "
+            "a worker: the in-memory layer does not cross processes; use a channels_redis "
+            "layer.",
             target,
         )
 

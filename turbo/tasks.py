@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from importlib import import_module
 from typing import TYPE_CHECKING, Any, cast
 
@@ -110,17 +109,6 @@ def render_and_broadcast(
     )
 
 
-@dataclass(frozen=True)
-class _Enqueue:
-    """Describes a deferred enqueue, if its failure is logged."""
-
-    stream: Stream
-    method: str
-
-    def __str__(self) -> str:
-        return f"Enqueueing {self.method}() of {self.stream}"
-
-
 def broadcast_later(stream: Stream, action: str, *args: Any, **kwargs: Any) -> None:
     """Enqueue the rendering and broadcast of ``action`` to ``stream``.
 
@@ -208,7 +196,7 @@ def _enqueue(stream: Stream, name: str, arguments: list[Any]) -> None:
 
     # The task framework knows nothing of transactions: a worker could run
     # the task before the rows it reads are committed, or after a rollback.
-    if transactions.after_commit(enqueue, description=_Enqueue(stream, name)) is None:
+    if transactions.after_commit(enqueue, "Enqueueing %s() of %s failed", name, stream) is None:
         enqueue()
 
 

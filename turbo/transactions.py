@@ -8,6 +8,7 @@ from weakref import WeakKeyDictionary
 
 from django.db import connections
 
+from turbo import errors
 from turbo.batches import Batch, run_in
 from turbo.compat import commit_callbacks, committing_functions, on_commit_outside_savepoints
 
@@ -25,9 +26,12 @@ class Deferred:
     back, or rolls back the savepoint it was deferred in.
     """
 
-    def __init__(self, function: Callable[[], object], description: object, waiting: int) -> None:
+    def __init__(
+        self, function: Callable[[], object], failure: str, args: tuple[object, ...], waiting: int
+    ) -> None:
         self.function = function
-        self.description = description
+        #: The log message of its failure, and the message's arguments.
+        self.failure, self.args = failure, args
         self.context = contextvars.copy_context()
         #: Commits still to come.
         self.waiting = waiting
@@ -48,7 +52,7 @@ class Deferred:
         if self.waiting:
             return
         self.ran = True
-        self.context.run(run_in, state.open_batch(), self.function, self.description)
+        self.context.run(run_in, state.open_batch(), self.function, self.failure, *self.args)
 
 
 class Transaction:
@@ -86,7 +90,7 @@ class Transaction:
                 batch, self._batch = self._batch, None
                 batch.close()
 
-        on_commit_outside_savepoints(connection, close)
+        on_commit_outside_savepoints(connection, close, robust=errors.commit_robust())
         self._closer = close
 
     def open_batch(self) -> Batch:
@@ -126,7 +130,7 @@ def current_transaction(connection: BaseDatabaseWrapper) -> Transaction:
 
 
 def after_commit(
-    function: Callable[[], object], *, description: object, using: str | None = None
+    function: Callable[[], object], failure: str, *args: object, using: str | None = None
 ) -> Deferred | None:
     """Run ``function`` once the transactions under way commit; ``None`` if none is.
 
@@ -136,7 +140,9 @@ def after_commit(
     several databases are in transactions waits for them all. ``function``
     runs with the context variables of this moment, among the commit callbacks,
     its broadcasts combined with theirs (:class:`turbo.batches.Batch`); an exception is
-    logged as ``description`` and stops nothing else.
+    logged with the message ``failure % args`` and stops nothing else::
+
+        after_commit(send, "Broadcast to %s failed", stream)
     """
     if using is not None:
         waiting = [connections[using]] if connections[using].in_atomic_block else []
@@ -144,7 +150,7 @@ def after_commit(
         waiting = [c for c in connections.all(initialized_only=True) if c.in_atomic_block]
     if not waiting:
         return None
-    deferred = Deferred(function, description, len(waiting))
+    deferred = Deferred(function, failure, args, len(waiting))
     for connection in waiting:
         current_transaction(connection).add(connection, deferred)
     return deferred

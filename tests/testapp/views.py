@@ -21,6 +21,13 @@ def room(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "live/room.html", context)
 
 
+def bare_room(request: HttpRequest, pk: int) -> HttpResponse:
+    """A room page without ``{% turbo_head %}``; ``?turbo=1`` loads Turbo by itself, as a
+    project's own bundle would."""
+    context = {"room": get_object_or_404(Room, pk=pk), "turbo": "turbo" in request.GET}
+    return render(request, "live/bare_room.html", context)
+
+
 def section(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     """A page of a room whose layout subscribes to the room's stream, as does the page."""
     context = {"room": get_object_or_404(Room, pk=pk), "number": number, "next": number + 1}

@@ -99,13 +99,16 @@ def turbo_subscribe(*sources: object) -> SafeString:
     rendered at; the client script subscribes while it is in the page.
     ``{% turbo_subscribe room request.user.notifications "chat:Lobby" %}``
     subscribes to three.
+
+    After them, it loads the client script (:func:`client_script`), which
+    ``{% turbo_head %}`` has loaded already on a page set up as it should.
     """
     if not sources:
         raise template.TemplateSyntaxError("turbo_subscribe needs at least one stream.")
     url = get_script_prefix() + conf.websocket_path()
     position = history.page_position(get_channel_layer())
     attributes = format_html(' position="{}"', position) if position is not None else ""
-    return format_html_join(
+    elements = format_html_join(
         "",
         '<{0} url="{1}" stream="{2}" token="{3}"{4}></{0}>',
         (
@@ -113,6 +116,21 @@ def turbo_subscribe(*sources: object) -> SafeString:
             for stream in map(resolve_stream, sources)
         ),
     )
+    return elements + client_script()
+
+
+def client_script() -> SafeString:
+    """The client's ``<script>`` tag, which ``{% turbo_subscribe %}`` renders after its elements.
+
+    On a page without ``{% turbo_head %}``, nothing would run the elements and
+    nothing would say why; so the tag loads the client too. A module runs once
+    per page however many tags load it, so this costs nothing where
+    ``{% turbo_head %}`` loaded it; and an external script passes a
+    Content-Security-Policy that admits ``'self'``, where an inline check
+    would not. Loaded so, the client finds no Turbo unless the page's own
+    bundle loads it, and says in the console to add ``{% turbo_head %}``.
+    """
+    return format_html('<script type="module" src="{}"></script>', static(CLIENT_SCRIPT))
 
 
 @register.simple_tag

@@ -534,8 +534,9 @@ function checkForTurbo() {
 function reportMissingTurbo() {
   console.error(
     `turbo-channels: window.Turbo is not defined after the page loaded, so <${ELEMENT_NAME}> ` +
-      "elements wait for it and receive nothing. Load Turbo before turbo_streams.js ({% turbo_head %} " +
-      "does), or make sure the bundle that imports @hotwired/turbo runs.",
+      "elements wait for it and receive nothing. Add {% turbo_head %} to the page's <head>: it loads " +
+      "Turbo and this client. If your own bundle imports @hotwired/turbo, make sure it runs, and use " +
+      "{% turbo_head turbo=False %}.",
   );
 }
 
