@@ -8,7 +8,23 @@ assumption, when an upgrade breaks it. No other module reaches past a public API
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
 # Django
+
+
+def enclosing_savepoints(connection: BaseDatabaseWrapper) -> set[str]:
+    """The ids of the savepoints open on ``connection`` that can roll back on their own.
+
+    :mod:`turbo.hooks` records them with each change, to know which rollbacks
+    discard it. Django keeps them in ``connection.savepoint_ids`` (the ids
+    ``atomic()`` pushes, ``None`` for ``atomic(savepoint=False)``, which cannot
+    roll back alone) but offers no public way to read them.
+    """
+    return {sid for sid in connection.savepoint_ids if sid is not None}
 
 
 # Channels

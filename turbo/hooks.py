@@ -27,6 +27,7 @@ from turbo.broadcast import (
     current_transaction,
     run_batched,
 )
+from turbo.compat import enclosing_savepoints
 from turbo.registry import registry
 
 if TYPE_CHECKING:
@@ -88,8 +89,7 @@ def schedule(hook: PendingHook) -> None:
         return
     state = current_transaction(connection)
     key = (hook.stream_class, hook.instance.pk)
-    # atomic(savepoint=False) pushes None: it cannot roll back on its own.
-    hook.savepoints = {sid for sid in connection.savepoint_ids if sid is not None}
+    hook.savepoints = enclosing_savepoints(connection)
     earlier = _still_pending(state.pending.get(key))
     # A row deleted again: Django sends post_delete for each table of a
     # multi-table child, and a second delete() of the row deletes nothing.
