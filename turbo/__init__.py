@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from turbo import fragments
 from turbo.broadcast import suppress_broadcasts
+from turbo.declarative import dom_id
 from turbo.fragments import Fragment
 from turbo.http import (
     HttpResponseSeeOther,
@@ -12,8 +13,9 @@ from turbo.http import (
     see_other,
     turbo_stream,
 )
+from turbo.model_streams import ModelStream
 from turbo.registry import register, registry
-from turbo.streams import ModelStream, Stream, dom_id
+from turbo.streams import Stream
 
 __all__ = [
     "Fragment",

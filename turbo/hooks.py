@@ -33,7 +33,7 @@ from turbo.registry import registry
 if TYPE_CHECKING:
     from django.db.models import Model
 
-    from turbo.streams import ModelStream
+    from turbo.model_streams import ModelStream
 
 
 @dataclass(eq=False)
@@ -123,14 +123,30 @@ def _still_pending(hook: PendingHook | None) -> PendingHook | None:
     return hook
 
 
-def _hooked_streams(sender: type[Model], raw: bool) -> list[type[ModelStream]]:
+def _schedule_hooks(
+    sender: type[Model],
+    instance: Model,
+    using: str,
+    *,
+    raw: bool,
+    created: bool,
+    deleted: bool,
+    update_fields: frozenset[str] | None,
+) -> None:
+    """Schedule a hook call of each of ``sender``'s streams that has hooks and is not silenced."""
     if raw:
-        return []
-    return [
-        stream_class
-        for stream_class in registry.streams_for_model(sender)
-        if stream_class.has_hooks() and not broadcasts_suppressed(stream_class)
-    ]
+        return
+    for stream_class in registry.streams_for_model(sender):
+        if stream_class.has_hooks() and not broadcasts_suppressed(stream_class):
+            hook = PendingHook(
+                stream_class,
+                copy.copy(instance),
+                using,
+                created=created,
+                deleted=deleted,
+                update_fields=update_fields,
+            )
+            schedule(hook)
 
 
 def handle_post_save(
@@ -143,32 +159,22 @@ def handle_post_save(
     **kwargs: Any,
 ) -> None:
     """``post_save`` receiver: schedule the model's streams' ``on_save``."""
-    for stream_class in _hooked_streams(sender, raw):
-        schedule(
-            PendingHook(
-                stream_class,
-                copy.copy(instance),
-                using,
-                created=created,
-                deleted=False,
-                update_fields=update_fields,
-            )
-        )
+    _schedule_hooks(
+        sender,
+        instance,
+        using,
+        raw=raw,
+        created=created,
+        deleted=False,
+        update_fields=update_fields,
+    )
 
 
 def handle_post_delete(sender: type[Model], instance: Model, using: str, **kwargs: Any) -> None:
     """``post_delete`` receiver: schedule the model's streams' ``on_delete``."""
-    for stream_class in _hooked_streams(sender, raw=False):
-        schedule(
-            PendingHook(
-                stream_class,
-                copy.copy(instance),
-                using,
-                created=False,
-                deleted=True,
-                update_fields=None,
-            )
-        )
+    _schedule_hooks(
+        sender, instance, using, raw=False, created=False, deleted=True, update_fields=None
+    )
 
 
 def connect(base: type[Model] | None = None) -> None:

@@ -212,7 +212,7 @@ def _send(item: Refresh) -> None:
 
 
 def _send_at_once(item: Refresh) -> None:
-    broadcast.broadcast(item.stream, [item.fragment()], name="refresh")
+    broadcast.broadcast(item.stream, [item.fragment()])
 
 
 async def _asend(item: Refresh) -> None:
