@@ -116,8 +116,8 @@ def register_late() -> Iterator[Callable[[type[Stream]], type[Stream]]]:
     from django.db.models.signals import post_delete, post_save
 
     from turbo import hooks
+    from turbo.model_streams import ModelStream
     from turbo.registry import registry
-    from turbo.streams import ModelStream
 
     undo: list[Callable[[], None]] = []
 

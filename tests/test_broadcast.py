@@ -26,7 +26,7 @@ from tests.conftest import layer_config
 from tests.live import BUDGET_MARGIN, ROOT, environment
 from tests.testapp.models import Message, Room
 from tests.testapp.streams import RoomStream, UserStream
-from turbo import fragments, history
+from turbo import fragments, history, markup
 from turbo.batches import MAX_COMBINED_BYTES
 
 
@@ -90,7 +90,7 @@ def test_several_fragments_in_one_message(subscribe):
 
 def test_rendered_once_however_many_subscribers(subscribe, monkeypatch):
     renders = []
-    monkeypatch.setattr(fragments, "render_to_string", lambda *a: renders.append(a) or "<li>x</li>")
+    monkeypatch.setattr(markup, "render_to_string", lambda *a: renders.append(a) or "<li>x</li>")
     stream = UserStream(4)
     pages = [subscribe(stream) for _ in range(5)]
     stream.append("any.html", {"n": 1}, id="list")
@@ -337,10 +337,10 @@ def test_a_broadcast_refuses_a_fragment_rendered_with_a_request(subscribe):
     assert "csrfmiddlewaretoken" in leaky.content  # what every subscriber would get
 
     for block in (transaction.atomic, turbo.suppress_broadcasts):
-        refused = pytest.raises(TypeError, match=re.escape("replace() takes no request="))
+        refused = pytest.raises(TypeError, match=re.escape("broadcast() takes no request="))
         # At the call, not when a commit sends it, and even where it sends nothing.
         with refused as caught, block():
-            turbo.broadcast.broadcast(stream, [leaky], name="replace")
+            turbo.broadcast.broadcast(stream, [leaky])
         message = str(caught.value)
         assert "Pass what the template needs in the context" in message
         assert "broadcast a refresh (stream.refresh())" in message
@@ -353,8 +353,8 @@ async def test_an_async_broadcast_refuses_a_fragment_rendered_with_a_request(cha
     channel = await joined_channel(channel_layer, stream)
     leaky = await sync_to_async(leaky_fragment)()
 
-    with pytest.raises(TypeError, match=re.escape("aupdate() takes no request=")):
-        await turbo.broadcast.abroadcast(stream, [leaky], name="aupdate")
+    with pytest.raises(TypeError, match=re.escape("abroadcast() takes no request=")):
+        await turbo.broadcast.abroadcast(stream, [leaky])
 
     await channel_layer.send(channel, {"type": "test.marker"})
     assert await channel_layer.receive(channel) == {"type": "test.marker"}

@@ -15,6 +15,29 @@ from turbo import compat
 
 
 @pytest.mark.django_db(transaction=True)
+def test_django_connection_savepoint_ids_lists_the_open_savepoints():
+    shape = (
+        "Django's BaseDatabaseWrapper.savepoint_ids changed shape: turbo.compat."
+        "enclosing_savepoints (hence turbo.hooks' coalescing across savepoints) relies on it "
+        "listing each nested atomic()'s savepoint id, and None for atomic(savepoint=False)"
+    )
+    with transaction.atomic():
+        assert connection.savepoint_ids == [], shape
+        assert compat.enclosing_savepoints(connection) == set()
+        with transaction.atomic():
+            (sid,) = connection.savepoint_ids
+            assert isinstance(sid, str), shape
+            with transaction.atomic(savepoint=False):
+                assert connection.savepoint_ids == [sid, None], shape
+                assert compat.enclosing_savepoints(connection) == {sid}
+                with transaction.atomic():
+                    inner = connection.savepoint_ids[-1]
+                    assert compat.enclosing_savepoints(connection) == {sid, inner}
+            assert compat.enclosing_savepoints(connection) == {sid}
+        assert compat.enclosing_savepoints(connection) == set()
+
+
+@pytest.mark.django_db(transaction=True)
 def test_commit_callbacks_is_a_new_list_once_a_transaction_ends():
     with transaction.atomic():
         callbacks = compat.commit_callbacks(connection)

@@ -8,7 +8,7 @@ from django.http import HttpResponseRedirect
 from django.test import RequestFactory
 from django.utils.safestring import mark_safe
 
-from turbo import TurboStreamResponse, accepts_turbo_stream, fragments
+from turbo import TurboStreamResponse, accepts_turbo_stream, fragments, markup
 from turbo.http import HttpResponseSeeOther, see_other, turbo_stream
 
 
@@ -116,7 +116,7 @@ def test_add_and_response_options_with_chaining():
 def test_builder_renders_templates_with_the_request(monkeypatch):
     seen = []
     monkeypatch.setattr(
-        fragments, "render_to_string", lambda name, context, request: seen.append(request) or ""
+        markup, "render_to_string", lambda name, context, request: seen.append(request) or ""
     )
     request = RequestFactory().post("/")
     turbo_stream.replace("chat/form.html", {}, id="form", request=request).append(
@@ -175,3 +175,20 @@ def test_see_other_resolves_like_redirect():
     assert see_other(Room())["Location"] == "/rooms/7/"
     assert see_other("room", pk=3)["Location"] == "/rooms/3/"
     assert see_other("say", 4)["Location"] == "/rooms/4/say/"
+
+
+def test_reading_an_action_method_on_the_class_starts_no_response():
+    started = []
+
+    class CountedResponse(TurboStreamResponse):
+        def __init__(self, *args, **kwargs):
+            started.append(args)
+            super().__init__(*args, **kwargs)
+
+    append = CountedResponse.append
+    assert started == []
+
+    response = append(text="hi", id="messages")
+    assert isinstance(response, CountedResponse)
+    assert len(started) == 1
+    assert append(text="again", id="messages") is not response

@@ -19,7 +19,7 @@ def make_module(name, source):
 
 
 def test_autodiscovery_found_the_test_apps_streams():
-    assert registry.names() == [
+    assert sorted(registry._by_name) == [
         "testapp:BoardStream",
         "testapp:CardOnBoardStream",
         "testapp:CardStream",
@@ -58,7 +58,7 @@ def test_only_concrete_classes_defined_in_the_module_are_registered():
         "helper = 42\n",
     )
     assert [cls.__name__ for cls in fresh.discover_module(module)] == ["Ticker"]
-    assert fresh.names() == ["testapp:Ticker"]
+    assert sorted(fresh._by_name) == ["testapp:Ticker"]
     assert MessageStream not in fresh.discover_module(module)
 
 

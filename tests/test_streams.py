@@ -28,8 +28,7 @@ from tests.testapp.streams import (
     RoomStream,
     UserStream,
 )
-from turbo import fragments, signing
-from turbo.streams import dom_id
+from turbo import dom_id, fragments, signing
 from turbo.testing import capture_broadcasts
 
 
@@ -447,6 +446,35 @@ def test_meta_options_are_inherited_but_not_abstract_or_app_label():
     assert not Concrete._meta.abstract
     with pytest.raises(ImproperlyConfigured, match="set app_label in its class Meta"):
         _ = Concrete._meta.app_label
+
+
+def test_a_subclass_of_a_concrete_model_stream_names_its_own_model():
+    """As a Django model's Meta: the model is inherited from an abstract base only."""
+    with pytest.raises(
+        ImproperlyConfigured,
+        match=r"PinnedCardStream needs a model: .* inherits its model only from an abstract "
+        r"base, as a Django model's Meta does; CardStream is not abstract\.",
+    ):
+
+        class PinnedCardStream(CardStream):
+            class Meta:
+                app_label = "testapp"
+                attribute = "pinned"
+
+    class OwnModelStream(CardStream):
+        class Meta:
+            model = Board
+            attribute = "own"
+
+    assert OwnModelStream._meta.model is Board
+    assert OwnModelStream._meta.broadcasts == CardStream._meta.broadcasts  # still inherited
+
+
+def test_a_model_stream_refuses_an_instance_of_another_model():
+    with pytest.raises(
+        TypeError, match=r"CardStream is the stream of testapp\.Card instances, not of <Board"
+    ):
+        CardStream(Board(pk=1))
 
 
 @pytest.mark.django_db

@@ -18,8 +18,8 @@ import turbo
 from tests.testapp.models import Document, Message, Room
 from tests.testapp.streams import DocumentStream, LobbyStream, RoomStream, UserStream
 from turbo import fragments
+from turbo.later import framework
 from turbo.refreshes import use_request_id
-from turbo.tasks import framework
 from turbo.testing import capture_broadcasts
 
 MESSAGE = "chat/components/message.html"

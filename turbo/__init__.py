@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from turbo import fragments
+from turbo.declarative import dom_id
 from turbo.fragments import Fragment
 from turbo.http import (
     HttpResponseSeeOther,
@@ -11,8 +12,9 @@ from turbo.http import (
     see_other,
     turbo_stream,
 )
+from turbo.model_streams import ModelStream
 from turbo.registry import register, registry
-from turbo.streams import ModelStream, Stream, dom_id
+from turbo.streams import Stream
 from turbo.suppression import suppress_broadcasts
 
 __all__ = [

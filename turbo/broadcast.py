@@ -65,8 +65,8 @@ def check_no_request(name: str, request: object) -> None:
         )
 
 
-def broadcast(target: Target, fragments: Sequence[Fragment], *, name: str) -> None:
-    """Send ``fragments`` to ``target``'s group from sync code; ``name`` is the caller's.
+def broadcast(target: Target, fragments: Sequence[Fragment]) -> None:
+    """Send ``fragments`` to ``target``'s group from sync code.
 
     Inside a transaction the send (and the render) waits until it commits and
     is dropped if it rolls back (:func:`turbo.transactions.after_commit`), and
@@ -75,25 +75,23 @@ def broadcast(target: Target, fragments: Sequence[Fragment], *, name: str) -> No
     fragment built with ``request=`` raises :exc:`TypeError` (:func:`check_no_request`).
     """
     for fragment in fragments:
-        check_no_request(name, fragment.request)
-    check_sync(name)
+        check_no_request("broadcast", fragment.request)
+    check_sync("broadcast")
     if broadcasts_suppressed(type(target)):
         return
     if after_commit(lambda: _send(target, fragments), "Broadcast to %s failed", target) is None:
         _send(target, fragments)
 
 
-async def abroadcast(
-    target: Target, fragments: Sequence[Fragment], *, name: str = "abroadcast"
-) -> None:
+async def abroadcast(target: Target, fragments: Sequence[Fragment]) -> None:
     """Send ``fragments`` to ``target``'s group from async code, without blocking the loop.
 
     Templates render in Django's sync thread, since they may query the database.
     As in :func:`broadcast`, a fragment built with ``request=`` raises
-    :exc:`TypeError`; ``name`` is the caller's, for that error.
+    :exc:`TypeError`.
     """
     for fragment in fragments:
-        check_no_request(name, fragment.request)
+        check_no_request("abroadcast", fragment.request)
     note_loop_unless_one_runs()
     if broadcasts_suppressed(type(target)):
         return

@@ -20,6 +20,17 @@ if TYPE_CHECKING:
 # Django
 
 
+def enclosing_savepoints(connection: BaseDatabaseWrapper) -> set[str]:
+    """The ids of the savepoints open on ``connection`` that can roll back on their own.
+
+    :mod:`turbo.hooks` records them with each change, to know which rollbacks
+    discard it. Django keeps them in ``connection.savepoint_ids`` (the ids
+    ``atomic()`` pushes, ``None`` for ``atomic(savepoint=False)``, which cannot
+    roll back alone) but offers no public way to read them.
+    """
+    return {sid for sid in connection.savepoint_ids if sid is not None}
+
+
 def commit_callbacks(connection: BaseDatabaseWrapper) -> list[Any]:
     """The list of ``connection``'s commit callbacks (``on_commit``), as Django holds it now.
 

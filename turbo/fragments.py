@@ -7,73 +7,69 @@ needed, and only once, however many subscribers receive it.
 
 from __future__ import annotations
 
-import inspect
 import re
-from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
-from typing import (
-    TYPE_CHECKING,
-    Any,
-    Final,
-    Literal,
-    Protocol,
-    TypedDict,
-    TypeVar,
-    Unpack,
-    get_args,
-    runtime_checkable,
-)
+from typing import TYPE_CHECKING, Any, Final, Literal, TypedDict, Unpack
 
-import django
-from django.apps import apps
-from django.core.exceptions import ImproperlyConfigured
-from django.template.loader import render_to_string
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from turbo.markup import (
+    ACTIONS,
+    MORPH_ACTIONS,
+    Action,
+    InsertAction,
+    Markup,
+    RefreshMethod,
+    RefreshScroll,
+    TemplateName,
+    check_refresh_options,
+    check_target,
+    checked_attributes,
+    content_renderer,
+    render_template,
+    trusted_html,
+)
+
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
     from django.http import HttpRequest
 
-Action = Literal["append", "prepend", "replace", "update", "remove", "before", "after", "refresh"]
-"""The actions Turbo 8 understands."""
-
-ACTIONS: Final[tuple[Action, ...]] = get_args(Action)
-
-InsertAction = Literal["append", "prepend"]
-"""The actions that add content to the end or start of a target."""
-
-RefreshMethod = Literal["morph", "replace"]
-"""How a page applies a refresh: morph into the new page, or replace the body."""
-
-RefreshScroll = Literal["preserve", "reset"]
-"""Where a refreshed page scrolls: stay put, or go to the top."""
-
-#: Actions that accept ``method="morph"``.
-MORPH_ACTIONS: Final = frozenset({"replace", "update"})
+# Re-exported: the names a builder's arguments are typed with, and the checks
+# other modules run on them, have been reached through this module.
+__all__ = [
+    "ACTIONS",
+    "MORPH_ACTIONS",
+    "Action",
+    "ContentOptions",
+    "Fragment",
+    "InsertAction",
+    "Markup",
+    "MorphOptions",
+    "RefreshMethod",
+    "RefreshScroll",
+    "TemplateName",
+    "after",
+    "append",
+    "before",
+    "check_refresh_options",
+    "fragment",
+    "join",
+    "prepend",
+    "refresh",
+    "register_action",
+    "remove",
+    "render_template",
+    "replace",
+    "trusted_html",
+    "update",
+]
 
 # Names given to register_action(); read by fragment() on every call.
 _custom_actions: set[str] = set()
 
 _ACTION_NAME: Final = re.compile(r"[a-z][a-z0-9_-]*")
-# A safe subset of HTML attribute names: they are written unescaped.
-_ATTRIBUTE_NAME: Final = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:.-]*")
-_RESERVED_ATTRIBUTES: Final = frozenset({"action", "target", "targets", "method"})
-
-TemplateName = str | Sequence[str]
-
-
-@runtime_checkable
-class Markup(Protocol):
-    """HTML that says it is safe, as Django reads it: an object with ``__html__()``.
-
-    A :class:`~django.utils.safestring.SafeString` (from
-    :func:`~django.utils.html.format_html`, :func:`~django.utils.safestring.mark_safe`
-    or a rendered template) or a :class:`Fragment` is one; a plain ``str`` is not.
-    """
-
-    def __html__(self) -> str:
-        """The markup, to insert without escaping."""
-        ...
 
 
 class ContentOptions(TypedDict, total=False):
@@ -108,7 +104,6 @@ class Fragment:
         target: str | None = None,
         targets: str | None = None,
         attributes: Mapping[str, str] | None = None,
-        template: str | None = None,
         content: Callable[[], str] | None = None,
         request: HttpRequest | None = None,
     ) -> None:
@@ -116,8 +111,6 @@ class Fragment:
         self.target = target
         self.targets = targets
         self.attributes = dict(attributes or {})
-        #: The template name the content comes from, for error messages.
-        self.template = template
         self._render_content = content
         #: The request the content renders with, if any: a response's, since a
         #: broadcast refuses a fragment that has one.
@@ -150,100 +143,6 @@ class Fragment:
     def __repr__(self) -> str:
         where = self.target if self.targets is None else self.targets
         return f"<Fragment {self.action} {where!r}>"
-
-
-def render_template(
-    template: TemplateName,
-    context: Mapping[str, Any] | None = None,
-    request: HttpRequest | None = None,
-) -> str:
-    """Render ``template`` like :func:`~django.template.loader.render_to_string`.
-
-    Names of the form ``"file.html#partial"`` render one ``{% partialdef %}`` of
-    the file. Django 6.0 does this natively; on Django 5.2 it needs
-    django-template-partials (``"template_partials"`` in ``INSTALLED_APPS``), and
-    without it this raises a clear :exc:`~django.core.exceptions.ImproperlyConfigured`
-    instead of a puzzling ``TemplateDoesNotExist``.
-    """
-    names = [template] if isinstance(template, str) else list(template)
-    if (
-        django.VERSION < (6, 0)
-        and any("#" in name for name in names)
-        and not apps.is_installed("template_partials")
-    ):
-        raise ImproperlyConfigured(
-            f"Template partials such as {names[0]!r} need Django 6.0 or later, or "
-            f"django-template-partials with 'template_partials' in INSTALLED_APPS "
-            f"(this is Django {django.get_version()})."
-        )
-    return render_to_string(template, dict(context or {}), request)
-
-
-def _content(
-    action: str,
-    template: TemplateName | None,
-    context: Mapping[str, Any] | None,
-    text: str | None,
-    html: Markup | None,
-    request: HttpRequest | None,
-) -> Callable[[], str]:
-    if context is not None and template is None:
-        raise TypeError(f"{action}() got a context but no template to render it with.")
-    given = [
-        name
-        for name, value in (("template", template), ("text=", text), ("html=", html))
-        if value is not None
-    ]
-    if len(given) != 1:
-        raise TypeError(
-            f"{action}() takes exactly one of a template, text= or html= "
-            f"(got {', '.join(given) or 'none'})."
-        )
-    if template is not None:
-        return lambda: render_template(template, context, request)
-    if text is not None:
-        escaped = escape(text)
-        return lambda: escaped
-    trusted = trusted_html(html, action)
-    return lambda: trusted
-
-
-def trusted_html(html: object, name: str) -> SafeString:
-    """``html`` as markup to insert unescaped, if it is marked safe; else :exc:`TypeError`.
-
-    What every ``html=`` goes through (``name`` is the caller's, for the
-    error): Django's convention, where only a value with ``__html__()``
-    (:class:`Markup`) is trusted. A plain ``str`` is refused rather than
-    escaped, since ``text=`` already escapes: it is either user input, which
-    must not become markup, or markup that would show as ``&lt;b&gt;``::
-
-        fragments.update(html=format_html("<b>{}</b>", user.name), id="greeting")
-    """
-    if not isinstance(html, Markup):
-        raise TypeError(
-            f"{name}() takes html= only as markup marked safe, not a plain "
-            f"{type(html).__name__}: build it with django.utils.html.format_html(), which "
-            f"escapes the values it inserts, or mark_safe() markup that holds no outside "
-            f"input; or pass text=, which escapes it all."
-        )
-    return mark_safe(html.__html__())
-
-
-def _check_target(action: str, id: str | None, selector: str | None) -> None:
-    if (id is None) == (selector is None):
-        raise TypeError(f"{action}() takes exactly one of id= or selector=.")
-
-
-def _checked_attributes(action: str, attributes: Mapping[str, str]) -> Mapping[str, str]:
-    for name in attributes:
-        if name in _RESERVED_ATTRIBUTES:
-            raise ValueError(
-                f"{action}() sets the {name!r} attribute itself; "
-                f"pass it as an argument, not in attributes=."
-            )
-        if not _ATTRIBUTE_NAME.fullmatch(name):
-            raise ValueError(f"{name!r} is not a valid attribute name for {action}().")
-    return attributes
 
 
 def register_action(name: str) -> None:
@@ -314,11 +213,11 @@ def fragment(
             f'only replace and update take method="morph".'
         )
     if not custom:
-        _check_target(action, id, selector)
+        check_target(action, id, selector)
     elif id is not None and selector is not None:
         raise TypeError(f"{action}() takes at most one of id= or selector=.")
     all_attributes: dict[str, str] = {"method": method} if method else {}
-    all_attributes.update(_checked_attributes(action, attributes or {}))
+    all_attributes.update(checked_attributes(action, attributes or {}))
     no_content = (template, context, text, html) == (None, None, None, None)
     if action == "remove" and not no_content:
         raise TypeError("remove() takes no content: pass only id= or selector=.")
@@ -331,8 +230,7 @@ def fragment(
         target=id,
         targets=selector,
         attributes=all_attributes,
-        template=template if isinstance(template, str) else None,
-        content=_content(action, template, context, text, html, request),
+        content=content_renderer(action, template, context, text, html, request),
         request=request,
     )
 
@@ -439,45 +337,6 @@ def refresh(
     attributes = {"request-id": request_id, "method": method, "scroll": scroll}
     check_refresh_options(method, scroll)
     return Fragment("refresh", attributes={k: v for k, v in attributes.items() if v is not None})
-
-
-def check_refresh_options(method: object, scroll: object) -> None:
-    """Raise :exc:`ValueError` unless ``method`` and ``scroll`` are Turbo's (or ``None``)."""
-    for name, value, kind in (("method", method, RefreshMethod), ("scroll", scroll, RefreshScroll)):
-        if value is not None and value not in get_args(kind):
-            raise ValueError(f"refresh {name} must be one of {get_args(kind)}, not {value!r}.")
-
-
-M = TypeVar("M", bound=Callable[..., Any])
-
-
-def method_of(
-    build: Callable[..., Fragment],
-    method: M,
-    *,
-    name: str,
-    doc: str,
-    returns: str,
-    takes_self: bool = True,
-) -> M:
-    """Name and document ``method``, which takes ``build``'s arguments, after ``self``.
-
-    Stream and response methods mirror the fragment functions; they show
-    ``build``'s parameters in help and in the API reference.
-    ``functools.wraps`` would lose the first of them: on a bound method,
-    ``inspect`` takes it for ``self``. A ``method`` already bound to its
-    object (``takes_self=False``) shows them as they are.
-    """
-    signature = inspect.signature(build)
-    parameters = list(signature.parameters.values())
-    if takes_self:
-        parameters.insert(0, inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD))
-    method.__signature__ = signature.replace(  # type: ignore[attr-defined]
-        parameters=parameters, return_annotation=returns
-    )
-    method.__name__ = method.__qualname__ = name
-    method.__doc__ = doc
-    return method
 
 
 def join(fragments: Sequence[Fragment]) -> str:

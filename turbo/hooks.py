@@ -21,6 +21,7 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
 from turbo.batches import run_batched
+from turbo.compat import enclosing_savepoints
 from turbo.registry import registry
 from turbo.suppression import broadcasts_suppressed
 from turbo.transactions import Deferred, after_commit, current_transaction
@@ -28,7 +29,7 @@ from turbo.transactions import Deferred, after_commit, current_transaction
 if TYPE_CHECKING:
     from django.db.models import Model
 
-    from turbo.streams import ModelStream
+    from turbo.model_streams import ModelStream
 
 
 @dataclass(eq=False)
@@ -84,8 +85,7 @@ def schedule(hook: PendingHook) -> None:
         return
     state = current_transaction(connection)
     key = (hook.stream_class, hook.instance.pk)
-    # atomic(savepoint=False) pushes None: it cannot roll back on its own.
-    hook.savepoints = {sid for sid in connection.savepoint_ids if sid is not None}
+    hook.savepoints = enclosing_savepoints(connection)
     earlier = _still_pending(state.pending.get(key))
     # A row deleted again: Django sends post_delete for each table of a
     # multi-table child, and a second delete() of the row deletes nothing.
@@ -119,14 +119,30 @@ def _still_pending(hook: PendingHook | None) -> PendingHook | None:
     return hook
 
 
-def _hooked_streams(sender: type[Model], raw: bool) -> list[type[ModelStream]]:
+def _schedule_hooks(
+    sender: type[Model],
+    instance: Model,
+    using: str,
+    *,
+    raw: bool,
+    created: bool,
+    deleted: bool,
+    update_fields: frozenset[str] | None,
+) -> None:
+    """Schedule a hook call of each of ``sender``'s streams that has hooks and is not silenced."""
     if raw:
-        return []
-    return [
-        stream_class
-        for stream_class in registry.streams_for_model(sender)
-        if stream_class.has_hooks() and not broadcasts_suppressed(stream_class)
-    ]
+        return
+    for stream_class in registry.streams_for_model(sender):
+        if stream_class.has_hooks() and not broadcasts_suppressed(stream_class):
+            hook = PendingHook(
+                stream_class,
+                copy.copy(instance),
+                using,
+                created=created,
+                deleted=deleted,
+                update_fields=update_fields,
+            )
+            schedule(hook)
 
 
 def handle_post_save(
@@ -139,32 +155,22 @@ def handle_post_save(
     **kwargs: Any,
 ) -> None:
     """``post_save`` receiver: schedule the model's streams' ``on_save``."""
-    for stream_class in _hooked_streams(sender, raw):
-        schedule(
-            PendingHook(
-                stream_class,
-                copy.copy(instance),
-                using,
-                created=created,
-                deleted=False,
-                update_fields=update_fields,
-            )
-        )
+    _schedule_hooks(
+        sender,
+        instance,
+        using,
+        raw=raw,
+        created=created,
+        deleted=False,
+        update_fields=update_fields,
+    )
 
 
 def handle_post_delete(sender: type[Model], instance: Model, using: str, **kwargs: Any) -> None:
     """``post_delete`` receiver: schedule the model's streams' ``on_delete``."""
-    for stream_class in _hooked_streams(sender, raw=False):
-        schedule(
-            PendingHook(
-                stream_class,
-                copy.copy(instance),
-                using,
-                created=False,
-                deleted=True,
-                update_fields=None,
-            )
-        )
+    _schedule_hooks(
+        sender, instance, using, raw=False, created=False, deleted=True, update_fields=None
+    )
 
 
 def connect(base: type[Model] | None = None) -> None:

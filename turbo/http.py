@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final, Generic, ParamSpec, Self
+from types import MethodType
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Concatenate,
+    Final,
+    Generic,
+    Literal,
+    ParamSpec,
+    Self,
+    Unpack,
+)
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import resolve_url
 
 from turbo import fragments
-from turbo.fragments import join, method_of
+from turbo.fragments import ContentOptions, MorphOptions, join
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from django.db.models import Model
     from django.utils.functional import _StrPromise
 
     from turbo.fragments import Fragment
+    from turbo.markup import Action, Markup, RefreshMethod, RefreshScroll, TemplateName
 
 P = ParamSpec("P")
 
@@ -24,36 +36,36 @@ P = ParamSpec("P")
 TURBO_STREAM_MEDIA_TYPE: Final = "text/vnd.turbo-stream.html"
 
 
-class _Adds(Generic[P]):
-    """An action method of :class:`TurboStreamResponse`, mirroring a fragment function.
+class _Chainable(Generic[P]):
+    """An action method of :class:`TurboStreamResponse`, callable on the class too.
 
-    On a response it adds the fragment and returns the response, to chain
-    more; on the class (:data:`turbo_stream`) it starts a new response.
+    On a response it is the method: it adds a fragment and returns the
+    response, to chain more. On the class (:data:`turbo_stream`) it is the
+    same method, bound to a stand-in that starts a new response when the
+    method adds its fragment: reading the attribute builds nothing.
     """
 
-    def __init__(self, build: Callable[P, Fragment], name: str | None = None) -> None:
-        self.build = build
-        self.name = name or build.__name__
-        self.__doc__ = (
-            f"Add a ``{self.name}`` fragment and return the response, to chain more; "
-            f"on the class, start a new response with it.\n\n"
-            f"Takes the arguments of :func:`turbo.fragments.{build.__name__}`. Example::\n\n"
-            f'    return turbo_stream.{self.name}(...).update(text="", id="errors")'
-        )
+    def __init__(
+        self, method: Callable[Concatenate[TurboStreamResponse, P], TurboStreamResponse]
+    ) -> None:
+        self.method = method
+        self.__doc__ = method.__doc__
+        self.__wrapped__ = method
 
     def __get__(
         self, instance: TurboStreamResponse | None, owner: type[TurboStreamResponse]
     ) -> Callable[P, TurboStreamResponse]:
-        response = owner() if instance is None else instance
+        return MethodType(self.method, _NewResponse(owner) if instance is None else instance)
 
-        def add(*args: P.args, **kwargs: P.kwargs) -> TurboStreamResponse:
-            return response.add(self.build(*args, **kwargs))
 
-        doc = self.__doc__ or ""
-        returns = "TurboStreamResponse"
-        return method_of(
-            self.build, add, name=self.name, doc=doc, returns=returns, takes_self=False
-        )
+class _NewResponse:
+    """What an action method called on the class adds its fragment to."""
+
+    def __init__(self, response_class: type[TurboStreamResponse]) -> None:
+        self.response_class = response_class
+
+    def add(self, *fragments: Fragment) -> TurboStreamResponse:
+        return self.response_class(*fragments)
 
 
 class TurboStreamResponse(HttpResponse):
@@ -86,15 +98,139 @@ class TurboStreamResponse(HttpResponse):
         self.write(join(fragments))
         return self
 
-    append = _Adds(fragments.append)
-    prepend = _Adds(fragments.prepend)
-    replace = _Adds(fragments.replace)
-    update = _Adds(fragments.update)
-    remove = _Adds(fragments.remove)
-    before = _Adds(fragments.before)
-    after = _Adds(fragments.after)
-    refresh = _Adds(fragments.refresh)
-    action = _Adds(fragments.fragment, name="action")
+    @_Chainable
+    def append(
+        self,
+        template: TemplateName | None = None,
+        context: Mapping[str, Any] | None = None,
+        **options: Unpack[ContentOptions],
+    ) -> TurboStreamResponse:
+        """Add an :func:`~turbo.fragments.append` fragment; return the response.
+
+        ``turbo_stream.append("chat/message.html", {"message": m}, id="messages")``
+        """
+        return self.add(fragments.append(template, context, **options))
+
+    @_Chainable
+    def prepend(
+        self,
+        template: TemplateName | None = None,
+        context: Mapping[str, Any] | None = None,
+        **options: Unpack[ContentOptions],
+    ) -> TurboStreamResponse:
+        """Add a :func:`~turbo.fragments.prepend` fragment; return the response.
+
+        ``turbo_stream.prepend("feed/item.html", {"item": item}, id="feed")``
+        """
+        return self.add(fragments.prepend(template, context, **options))
+
+    @_Chainable
+    def replace(
+        self,
+        template: TemplateName | None = None,
+        context: Mapping[str, Any] | None = None,
+        **options: Unpack[MorphOptions],
+    ) -> TurboStreamResponse:
+        """Add a :func:`~turbo.fragments.replace` fragment; return the response.
+
+        ``turbo_stream.replace("chat/form.html", {"form": form}, id="form", request=request)``
+        """
+        return self.add(fragments.replace(template, context, **options))
+
+    @_Chainable
+    def update(
+        self,
+        template: TemplateName | None = None,
+        context: Mapping[str, Any] | None = None,
+        **options: Unpack[MorphOptions],
+    ) -> TurboStreamResponse:
+        """Add an :func:`~turbo.fragments.update` fragment; return the response.
+
+        ``turbo_stream.remove(id="draft").update(text="", id="errors")``
+        """
+        return self.add(fragments.update(template, context, **options))
+
+    @_Chainable
+    def remove(self, *, id: str | None = None, selector: str | None = None) -> TurboStreamResponse:
+        """Add a :func:`~turbo.fragments.remove` fragment; return the response.
+
+        ``turbo_stream.remove(id=f"message-{m.pk}")``
+        """
+        return self.add(fragments.remove(id=id, selector=selector))
+
+    @_Chainable
+    def before(
+        self,
+        template: TemplateName | None = None,
+        context: Mapping[str, Any] | None = None,
+        **options: Unpack[ContentOptions],
+    ) -> TurboStreamResponse:
+        """Add a :func:`~turbo.fragments.before` fragment; return the response.
+
+        ``turbo_stream.before("todo/item.html", {"item": item}, id="new-item-form")``
+        """
+        return self.add(fragments.before(template, context, **options))
+
+    @_Chainable
+    def after(
+        self,
+        template: TemplateName | None = None,
+        context: Mapping[str, Any] | None = None,
+        **options: Unpack[ContentOptions],
+    ) -> TurboStreamResponse:
+        """Add an :func:`~turbo.fragments.after` fragment; return the response.
+
+        ``turbo_stream.after("todo/item.html", {"item": item}, id=f"item-{previous.pk}")``
+        """
+        return self.add(fragments.after(template, context, **options))
+
+    @_Chainable
+    def refresh(
+        self,
+        *,
+        request_id: str | None = None,
+        method: RefreshMethod | None = None,
+        scroll: RefreshScroll | None = None,
+    ) -> TurboStreamResponse:
+        """Add a :func:`~turbo.fragments.refresh` fragment; return the response.
+
+        ``turbo_stream.refresh(method="morph", scroll="preserve")``
+        """
+        return self.add(fragments.refresh(request_id=request_id, method=method, scroll=scroll))
+
+    @_Chainable
+    def action(
+        self,
+        action: Action | str,
+        template: TemplateName | None = None,
+        context: Mapping[str, Any] | None = None,
+        *,
+        id: str | None = None,
+        selector: str | None = None,
+        text: str | None = None,
+        html: Markup | None = None,
+        method: Literal["morph"] | None = None,
+        attributes: Mapping[str, str] | None = None,
+        request: HttpRequest | None = None,
+    ) -> TurboStreamResponse:
+        """Add a :func:`~turbo.fragments.fragment` of any action; return the response.
+
+        ``turbo_stream.action("set_title", text="3 new messages")`` (a custom
+        action: see :func:`~turbo.fragments.register_action`).
+        """
+        fragment = fragments.fragment(
+            action,
+            template,
+            context,
+            id=id,
+            selector=selector,
+            text=text,
+            html=html,
+            method=method,
+            attributes=attributes,
+            request=request,
+        )
+        return self.add(fragment)
 
 
 turbo_stream: Final = TurboStreamResponse

@@ -90,7 +90,7 @@ class Refresh:
 
     def broadcast(self) -> None:
         """Broadcast it now, from sync code."""
-        broadcast(self.stream, [self.fragment()], name="refresh")
+        broadcast(self.stream, [self.fragment()])
 
     async def abroadcast(self) -> None:
         """Broadcast it now, from async code."""

@@ -1,26 +1,50 @@
-"""The registry of streams, filled by autodiscovering every app's ``streams.py``."""
+"""The registry of streams, filled by autodiscovering every app's ``streams.py``.
+
+A plain store: it imports no stream class. A stream class registers itself
+through :meth:`StreamRegistry.register`, which asks it to
+``contribute_to_registry()`` first: a :class:`~turbo.ModelStream` adds its
+attribute to its model there, and is stored by model.
+"""
 
 from __future__ import annotations
 
 import inspect
-from importlib import import_module
-from typing import TYPE_CHECKING, TypeVar
+import sys
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
-from django.utils.module_loading import module_has_submodule
-
-from turbo.streams import ModelStream, Stream, StreamDescriptor
+from django.utils.module_loading import autodiscover_modules
 
 if TYPE_CHECKING:
     from types import ModuleType
 
     from django.db.models import Model
 
-S = TypeVar("S", bound=type[Stream])
+    from turbo.model_streams import ModelStream
+    from turbo.streams import Stream
+
+S = TypeVar("S", bound="type[Stream]")
 
 #: The model attribute a ModelStream is reached through, unless its Meta says otherwise.
 ATTRIBUTE = "stream"
+
+
+@runtime_checkable
+class Registrable(Protocol):
+    """What the registry asks of a class it registers: :class:`turbo.Stream` is one."""
+
+    _meta: Any
+
+    @classmethod
+    def stream_name(cls) -> str:
+        """The name the class is registered under."""
+        ...
+
+    @classmethod
+    def contribute_to_registry(cls, registry: StreamRegistry) -> None:
+        """Called as ``registry`` registers the class, before it is stored by name."""
+        ...
 
 
 class StreamRegistry:
@@ -53,36 +77,17 @@ class StreamRegistry:
                 f"{existing.__qualname__} and {stream_class.__module__}."
                 f"{stream_class.__qualname__}."
             )
-        if issubclass(stream_class, ModelStream):
-            self._attach(stream_class)
+        stream_class.contribute_to_registry(self)
         self._by_name[name] = stream_class
-        if issubclass(stream_class, ModelStream) and apps.models_ready:
-            # Registered while or after the app registry readies (autodiscovery,
-            # a late import, a test): its model's receivers are connected now.
-            # Imported here: turbo.hooks needs this module.
-            from turbo import hooks
-
-            hooks.connect(stream_class.model())
         return stream_class
 
-    def _attach(self, stream_class: type[ModelStream]) -> None:
-        model = stream_class.model()
-        attribute = stream_class._meta.attribute
-        # getattr_static: plain getattr would call an inherited descriptor.
-        current = inspect.getattr_static(model, attribute, None)
-        if isinstance(current, StreamDescriptor):
-            if attribute in model.__dict__ and current.stream_class is not stream_class:
-                raise ImproperlyConfigured(
-                    f"{current.stream_class.__qualname__} and {stream_class.__qualname__} "
-                    f"both claim {model._meta.label}.{attribute}; give one another "
-                    f"attribute in its Meta (attribute = '...')."
-                )
-        elif current is not None:
-            raise ImproperlyConfigured(
-                f"{stream_class.__qualname__} cannot add '.{attribute}' to "
-                f"{model._meta.label}: the model already defines that attribute."
-            )
-        setattr(model, attribute, StreamDescriptor(stream_class))
+    def add_for_model(
+        self, model: type[Model], attribute: str, stream_class: type[ModelStream]
+    ) -> None:
+        """Store ``stream_class`` as the stream reached as ``instance.<attribute>`` on ``model``.
+
+        What :meth:`~turbo.ModelStream.contribute_to_registry` calls.
+        """
         self._by_model.setdefault(model, {})[attribute] = stream_class
 
     def get(self, name: str) -> type[Stream]:
@@ -95,10 +100,6 @@ class StreamRegistry:
         except KeyError:
             known = ", ".join(sorted(self._by_name)) or "none"
             raise LookupError(f"No stream named {name!r}; registered streams: {known}.") from None
-
-    def names(self) -> list[str]:
-        """The names of every registered stream, sorted."""
-        return sorted(self._by_name)
 
     def for_model(self, model: type[Model], attribute: str = ATTRIBUTE) -> type[ModelStream] | None:
         """The ModelStream reached as ``instance.<attribute>`` on ``model``, if any.
@@ -127,7 +128,7 @@ class StreamRegistry:
             value
             for value in vars(module).values()
             if inspect.isclass(value)
-            and issubclass(value, Stream)
+            and isinstance(value, Registrable)
             and value.__module__ == module.__name__
             and not value._meta.abstract
         ]
@@ -137,9 +138,11 @@ class StreamRegistry:
 
     def autodiscover(self) -> None:
         """Import each installed app's ``streams`` module and register its streams."""
+        autodiscover_modules("streams")
         for config in apps.get_app_configs():
-            if module_has_submodule(config.module, "streams"):
-                self.discover_module(import_module(f"{config.name}.streams"))
+            module = sys.modules.get(f"{config.name}.streams")
+            if module is not None:
+                self.discover_module(module)
 
 
 #: The project-wide registry.

@@ -13,9 +13,10 @@ from django.utils.functional import LazyObject, empty
 from django.utils.html import format_html, format_html_join
 
 from turbo import conf, history, signing
-from turbo.fragments import check_refresh_options
+from turbo.declarative import dom_id
+from turbo.markup import check_refresh_options
 from turbo.registry import registry
-from turbo.streams import Stream, dom_id
+from turbo.streams import Stream
 
 if TYPE_CHECKING:
     from django.utils.safestring import SafeString
