@@ -17,6 +17,7 @@ from django.utils.safestring import mark_safe
 from tests.conftest import Socket, layer_config
 from tests.testapp.streams import LobbyStream, RoomStream
 from turbo import broadcast, consumers, fragments, hub, signing
+from turbo.watch import PROBE_INTERVAL, PROBE_TIMEOUT, Watch
 
 pytestmark = pytest.mark.django_db
 
@@ -318,7 +319,7 @@ async def test_a_burst_within_one_slice_is_written_without_pausing(clock):
 
 
 def test_a_probe_back_after_an_earlier_one_never_came_tells_of_a_loss():
-    watch = hub.Watch(mock.Mock())
+    watch = Watch(mock.Mock())
     watch.outstanding = {1, 2}
     watch.arrived(2)
 
@@ -327,7 +328,7 @@ def test_a_probe_back_after_an_earlier_one_never_came_tells_of_a_loss():
 
 
 def test_a_probe_back_late_in_order_tells_of_no_loss():
-    watch = hub.Watch(mock.Mock())
+    watch = Watch(mock.Mock())
     watch.outstanding = {1, 2}  # 1 timed out, 2 followed: 1 is late, not lost
     watch.arrived(1)
     watch.arrived(2)
@@ -360,7 +361,7 @@ async def test_a_probe_late_for_its_timeout_makes_no_page_refresh(layer):
                 await send(channel, message)
                 return
             # Back after its timeout, before the next probe is sent.
-            late = hub.PROBE_TIMEOUT + hub.PROBE_INTERVAL / 2
+            late = PROBE_TIMEOUT + PROBE_INTERVAL / 2
             asyncio.get_running_loop().call_later(
                 late, lambda: sending.append(asyncio.ensure_future(send(channel, message)))
             )
