@@ -16,7 +16,7 @@ from django.utils.safestring import mark_safe
 
 from tests.conftest import Socket, layer_config
 from tests.testapp.streams import LobbyStream, RoomStream
-from turbo import broadcast, consumers, fragments, hub, signing
+from turbo import broadcast, fragments, hub, limits, signing
 from turbo.watch import PROBE_INTERVAL, PROBE_TIMEOUT, Watch
 
 pytestmark = pytest.mark.django_db
@@ -172,7 +172,7 @@ async def test_a_client_too_far_behind_is_closed_and_no_other(connect):
     while (output := await stalled.communicator.receive_output(3))["type"] == "websocket.send":
         messages.append(output["text"])
     assert output["type"] == "websocket.close"
-    assert output["code"] == consumers.CLOSE_TOO_SLOW
+    assert output["code"] == limits.CLOSE_TOO_SLOW
     # Closed before a message would take it beyond the bound.
     assert 96 * 1024 < len("".join(messages)) <= 128 * 1024
 
@@ -195,7 +195,7 @@ async def test_a_client_owing_an_ack_too_long_is_closed_at_the_next_message(conn
         now.return_value = 1010.5
         await stream.aupdate(text="too late", id="x")
         # Still on this clock: through Redis, the message arrives after the call.
-        await socket.assert_closed(consumers.CLOSE_TOO_SLOW)
+        await socket.assert_closed(limits.CLOSE_TOO_SLOW)
 
 
 async def test_an_ack_restarts_the_timeout(connect):
