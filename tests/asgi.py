@@ -18,14 +18,23 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+from django.urls import path  # noqa: E402
 
 import turbo.routing  # noqa: E402
+from tests.testapp.consumers import NoticeConsumer  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": ASGIStaticFilesHandler(django_asgi_app),
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(turbo.routing.websocket_urlpatterns))
+            AuthMiddlewareStack(
+                URLRouter(
+                    [
+                        *turbo.routing.websocket_urlpatterns,
+                        path("ws/notices/", NoticeConsumer.as_asgi()),
+                    ]
+                )
+            )
         ),
     }
 )

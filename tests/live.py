@@ -389,9 +389,13 @@ class LiveSocket:
     """A websocket client of the protocol, with an ``Origin``, as browsers send."""
 
     def __init__(
-        self, server: ServerProcess, origin: str | None = None, max_queue: int = 16
+        self,
+        server: ServerProcess,
+        origin: str | None = None,
+        max_queue: int = 16,
+        path: str = "/ws/turbo/",
     ) -> None:
-        self.url = f"ws://127.0.0.1:{server.port}/ws/turbo/"
+        self.url = f"ws://127.0.0.1:{server.port}{path}"
         self.origin = origin or server.origin
         self.max_queue = max_queue
         self.connection: Any = None

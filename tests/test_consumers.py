@@ -31,7 +31,7 @@ from tests.testapp.streams import (
     TagStream,
     UserStream,
 )
-from turbo import consumers, history, signing
+from turbo import compat, history, limits, signing
 from turbo.limits import RECHECK_INTERVAL
 
 # Channels closes stale database connections around every consumer event.
@@ -368,7 +368,7 @@ async def test_an_oversized_frame_closes_the_socket_and_no_other(connect):
 
     with override_settings(TURBO_MAX_FRAME_SIZE=1000):
         await socket.send({"type": "subscribe", "token": "x" * 1000})
-        await socket.assert_closed(consumers.CLOSE_FRAME_TOO_BIG)
+        await socket.assert_closed(limits.CLOSE_FRAME_TOO_BIG)
     await stream.aupdate(text="after", id="x")
 
     assert "after" in await bystander.receive_html(stream)
@@ -386,7 +386,7 @@ async def test_a_frame_flood_closes_the_socket_and_no_other(connect):
         await socket.send({"type": "subscribe", "token": token})
         assert (await socket.receive())["type"] == "subscribed"
     await socket.send({"type": "subscribe", "token": token})
-    await socket.assert_closed(consumers.CLOSE_RATE_LIMITED)
+    await socket.assert_closed(limits.CLOSE_RATE_LIMITED)
     await stream.aupdate(text="after", id="x")
 
     assert "after" in await bystander.receive_html(stream)
@@ -421,7 +421,7 @@ async def test_acks_that_acknowledge_nothing_count_against_the_rate_limit(connec
         for _ in range(2):
             assert (await socket.receive())["reason"] == "malformed"
 
-    await socket.assert_closed(consumers.CLOSE_RATE_LIMITED)
+    await socket.assert_closed(limits.CLOSE_RATE_LIMITED)
 
 
 async def test_a_refused_stream_is_refused_again_for_a_while_without_a_check(connect):
@@ -539,7 +539,7 @@ def test_message_frames_skip_the_session_middlewares_send_wrapper():
     # Nested session middlewares wrap send once each.
     outer = InstanceSessionWrapper({"cookies": {}}, session_send())
 
-    assert consumers.frame_sender(outer.send) is inner_send
+    assert compat.frame_sender(outer.send) is inner_send
 
 
 def test_message_frames_go_through_any_other_send_wrapper():
@@ -549,9 +549,9 @@ def test_message_frames_go_through_any_other_send_wrapper():
     async def counting_send(message: dict[str, Any]) -> None:
         await session_send()(message)
 
-    assert consumers.frame_sender(counting_send) is counting_send
+    assert compat.frame_sender(counting_send) is counting_send
     wrapped = session_send(SavesOnEveryFrame)
-    assert consumers.frame_sender(wrapped) == wrapped
+    assert compat.frame_sender(wrapped) == wrapped
 
 
 async def test_a_socket_behind_auth_middleware_sends_messages_past_the_session(connect):

@@ -10,15 +10,16 @@ from django.test import override_settings
 
 from tests.live import BUDGET_MARGIN, POSITION, TOKEN, LiveSocket, ServerProcess, SilentRedis
 from tests.testapp.models import Message, Room
-from turbo import conf, hub
+from turbo import conf
 from turbo.history import UNKNOWN, Position
+from turbo.watch import PROBE_INTERVAL, PROBE_TIMEOUT
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 #: Seconds after a server's channel layer delivers again within which its
 #: sockets are told to refresh (docs/reliability.rst): a probe that was lost
 #: times out, the next one follows and comes back.
-TOLD_WITHIN = 2 * hub.PROBE_TIMEOUT + hub.PROBE_INTERVAL
+TOLD_WITHIN = 2 * PROBE_TIMEOUT + PROBE_INTERVAL
 
 #: Seconds the Redis layers may take to connect again once Redis is back: they
 #: retry on their own, with a backoff.

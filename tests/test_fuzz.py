@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from tests.conftest import Socket
 from tests.strategies import json_strings, json_values, malformed_payloads, payloads, sign
 from tests.testapp.streams import FaultyStream, LobbyStream, PrivateStream, UserStream
-from turbo import consumers, signing
+from turbo import limits, signing
 
 MAX_FRAME_SIZE = 512
 #: The stream the well-behaved socket holds; the fuzzed one may subscribe and unsubscribe it too.
@@ -25,7 +25,7 @@ STREAMS = [HELD, UserStream(1), PrivateStream(1), FaultyStream()]
 #: Answered last, so that every frame before it has been handled.
 SENTINEL = {"type": "unsubscribe", "stream": "fuzz.sentinel"}
 
-CLOSE_CODES = {value for name, value in vars(consumers).items() if name.startswith("CLOSE_")}
+CLOSE_CODES = {value for name, value in vars(limits).items() if name.startswith("CLOSE_")}
 REJECTIONS = {"invalid", "expired", "not-found", "forbidden", "limit", "error"}
 ERRORS = {"malformed", "unknown-type", "binary"}
 

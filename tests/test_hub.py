@@ -16,7 +16,8 @@ from django.utils.safestring import mark_safe
 
 from tests.conftest import Socket, layer_config
 from tests.testapp.streams import LobbyStream, RoomStream
-from turbo import batches, consumers, fragments, hub, signing
+from turbo import batches, fragments, hub, limits, signing
+from turbo.watch import PROBE_INTERVAL, PROBE_TIMEOUT, Watch
 
 pytestmark = pytest.mark.django_db
 
@@ -171,7 +172,7 @@ async def test_a_client_too_far_behind_is_closed_and_no_other(connect):
     while (output := await stalled.communicator.receive_output(3))["type"] == "websocket.send":
         messages.append(output["text"])
     assert output["type"] == "websocket.close"
-    assert output["code"] == consumers.CLOSE_TOO_SLOW
+    assert output["code"] == limits.CLOSE_TOO_SLOW
     # Closed before a message would take it beyond the bound.
     assert 96 * 1024 < len("".join(messages)) <= 128 * 1024
 
@@ -194,7 +195,7 @@ async def test_a_client_owing_an_ack_too_long_is_closed_at_the_next_message(conn
         now.return_value = 1010.5
         await stream.aupdate(text="too late", id="x")
         # Still on this clock: through Redis, the message arrives after the call.
-        await socket.assert_closed(consumers.CLOSE_TOO_SLOW)
+        await socket.assert_closed(limits.CLOSE_TOO_SLOW)
 
 
 async def test_an_ack_restarts_the_timeout(connect):
@@ -318,7 +319,7 @@ async def test_a_burst_within_one_slice_is_written_without_pausing(clock):
 
 
 def test_a_probe_back_after_an_earlier_one_never_came_tells_of_a_loss():
-    watch = hub.Watch(mock.Mock())
+    watch = Watch(mock.Mock())
     watch.outstanding = {1, 2}
     watch.arrived(2)
 
@@ -327,7 +328,7 @@ def test_a_probe_back_after_an_earlier_one_never_came_tells_of_a_loss():
 
 
 def test_a_probe_back_late_in_order_tells_of_no_loss():
-    watch = hub.Watch(mock.Mock())
+    watch = Watch(mock.Mock())
     watch.outstanding = {1, 2}  # 1 timed out, 2 followed: 1 is late, not lost
     watch.arrived(1)
     watch.arrived(2)
@@ -360,7 +361,7 @@ async def test_a_probe_late_for_its_timeout_makes_no_page_refresh(layer):
                 await send(channel, message)
                 return
             # Back after its timeout, before the next probe is sent.
-            late = hub.PROBE_TIMEOUT + hub.PROBE_INTERVAL / 2
+            late = PROBE_TIMEOUT + PROBE_INTERVAL / 2
             asyncio.get_running_loop().call_later(
                 late, lambda: sending.append(asyncio.ensure_future(send(channel, message)))
             )

@@ -15,7 +15,7 @@ from tests.strategies import sign
 from tests.testapp.models import Room
 from tests.testapp.streams import LobbyStream
 from turbo import signing
-from turbo.consumers import CLOSE_TOO_SLOW
+from turbo.limits import CLOSE_TOO_SLOW
 from turbo.templatetags.turbo_streams import CLIENT_SCRIPT, TURBO_SCRIPT
 
 pytestmark = pytest.mark.django_db(transaction=True)

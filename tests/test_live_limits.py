@@ -21,7 +21,7 @@ import websockets
 from tests.conftest import layer_config
 from tests.live import POSITION, TOKEN, LiveSocket, ServerProcess, manage
 from tests.testapp.models import Room
-from turbo import consumers
+from turbo import limits
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -77,7 +77,7 @@ async def test_a_socket_that_asks_for_replays_and_never_reads_is_closed(servers,
         for _ in range(190):
             await attacker.connection.send(replay)
         for _ in range(20 * 19):  # at most 20 s more
-            if log_lines(server, f"Closing a turbo websocket ({consumers.CLOSE_TOO_SLOW})"):
+            if log_lines(server, f"Closing a turbo websocket ({limits.CLOSE_TOO_SLOW})"):
                 closed_after = time.monotonic() - started
                 break
             await attacker.connection.send(replay)
@@ -91,7 +91,7 @@ async def test_a_socket_that_asks_for_replays_and_never_reads_is_closed(servers,
         )
 
         [closing] = log_lines(server, "Closing a turbo websocket")
-        assert f"({consumers.CLOSE_TOO_SLOW})" in closing
+        assert f"({limits.CLOSE_TOO_SLOW})" in closing
         assert peak - before < RSS_BOUND, f"{kind} grew by {(peak - before) / 2**20:.1f} MiB"
         output = await asyncio.to_thread(manage, config, "say", str(room.pk), "still here")
         assert "still here" in await neighbour.receive_html(), output
@@ -118,7 +118,7 @@ async def test_a_frame_over_the_size_limit_closes_with_4009(servers, kind, binar
         code = await closed_with(socket.connection)
         await asyncio.to_thread(server.wait_for_output, "Closing a turbo websocket")
 
-    assert code == consumers.CLOSE_FRAME_TOO_BIG == 4009
+    assert code == limits.CLOSE_FRAME_TOO_BIG == 4009
     assert "a frame of 1001 characters" in one_close_logged(server, 4009)
 
 
@@ -134,7 +134,7 @@ async def test_a_frame_flood_closes_with_4429(servers, kind):
         code = await closed_with(socket.connection)
         await asyncio.to_thread(server.wait_for_output, "Closing a turbo websocket")
 
-    assert code == consumers.CLOSE_RATE_LIMITED
+    assert code == limits.CLOSE_RATE_LIMITED
     assert "too many frames" in one_close_logged(server, 4429)
 
 
@@ -160,7 +160,7 @@ async def test_replays_faster_than_the_replay_rate_close_with_4429(servers, kind
         code = await closed_with(socket.connection)
         await asyncio.to_thread(server.wait_for_output, "Closing a turbo websocket")
 
-    assert code == consumers.CLOSE_RATE_LIMITED
+    assert code == limits.CLOSE_RATE_LIMITED
     assert "too many history reads" in one_close_logged(server, 4429)
 
 

@@ -5,11 +5,12 @@ from typing import Any
 import pytest
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.testing import WebsocketCommunicator
+from django.test import override_settings
 from django.urls import path
 
 from tests.conftest import log_in, session_cookie
 from tests.testapp.streams import PrivateStream
-from turbo import signing
+from turbo import routing, signing
 from turbo.routing import websocket_application
 
 SAME_ORIGIN = (b"origin", b"http://testserver")
@@ -87,3 +88,17 @@ async def test_allowed_origins_replace_the_allowed_hosts_check(allowed_origins, 
     assert (socket is not None) == accepted
     if socket is not None:
         await socket.disconnect()
+
+
+@override_settings(TURBO_WEBSOCKET_PATH="live/streams/")
+async def test_the_websocket_path_is_read_when_the_routes_are_built():
+    [route] = routing.websocket_urlpatterns
+
+    socket = await handshake(websocket_application(), "/live/streams/", SAME_ORIGIN)
+    await socket.send_json_to({"type": "unsubscribe", "stream": "turbo.none"})
+    answer = await socket.receive_json_from()
+    await socket.disconnect()
+
+    assert str(route.pattern) == "live/streams/"
+    assert route.name == "turbo-streams"
+    assert answer == {"type": "unsubscribed", "stream": "turbo.none"}

@@ -8,12 +8,21 @@ assumption, when an upgrade breaks it. No other module reaches past a public API
 
 from __future__ import annotations
 
+import contextlib
+import re
 from typing import TYPE_CHECKING, Any
+
+from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
+from channels.layers import get_channel_layer
+from channels.sessions import InstanceSessionWrapper
+from channels.utils import await_many_dispatch
 
 if TYPE_CHECKING:
     import asyncio
     from collections.abc import Callable, Coroutine
 
+    from channels.consumer import AsyncConsumer
     from django.db.backends.base.base import BaseDatabaseWrapper
     from django.db.transaction import Atomic
 
@@ -79,6 +88,62 @@ def opened_by_testcase(block: Atomic) -> bool:
 # Channels
 
 
+def frame_sender(send: Any) -> Any:
+    """The callable a ``websocket.send`` event can go to, past pass-through wrappers.
+
+    Channels' ``SessionMiddleware`` (in ``AuthMiddlewareStack``) wraps ``send``
+    to save the session on the event types it lists, ``http.response.start``
+    only; any other event it inspects (two lookups through the session's lazy
+    proxy, a tenth of a delivery's cost) and passes on untouched. Message
+    frames skip that wrapper, and only it: any other middleware's wrapper sees
+    every frame, as does a session wrapper that acts on ``websocket.send``.
+    """
+    # Channels has no public way to send past its session middleware: this
+    # relies on InstanceSessionWrapper's send being a bound method of the
+    # wrapper, which keeps the event types it acts on in save_message_types
+    # and the send it wraps in real_send.
+    while (
+        getattr(send, "__func__", None) is InstanceSessionWrapper.send
+        and "websocket.send" not in send.__self__.save_message_types
+    ):
+        send = send.__self__.real_send
+    return send
+
+
+async def serve_without_channel(
+    consumer: AsyncConsumer, scope: Any, receive: Any, send: Any
+) -> None:
+    """Serve ``consumer``'s socket as ``AsyncConsumer.__call__`` does, but without a channel.
+
+    The consumer gets its ``scope``, ``channel_layer`` and ``base_send``, and
+    its :meth:`dispatch` the socket's events, until a handler raises
+    ``StopConsumer``; it gets no ``channel_name``.
+    """
+    # Channels' __call__ always gives a consumer a channel on the layer, and a
+    # task waiting on it, with no public way to opt out: this repeats what it
+    # sets up otherwise, with its undocumented await_many_dispatch.
+    consumer.scope = scope
+    consumer.channel_layer = get_channel_layer(consumer.channel_layer_alias)
+    consumer.base_send = send
+    with contextlib.suppress(StopConsumer):
+        await await_many_dispatch([receive], consumer.dispatch)
+
+
+async def dispatch_to_handler(consumer: AsyncConsumer, message: dict[str, Any]) -> None:
+    """Call ``consumer``'s handler of ``message`` as ``AsyncConsumer.dispatch`` finds it.
+
+    Unlike Channels' ``dispatch``, this closes no stale database connection
+    first: that is a hop to the sync thread per event, and handlers reaching
+    the database through ``database_sync_to_async`` close them there anyway.
+    """
+    # Channels names a handler with its undocumented get_handler_name() (the
+    # type with dots as underscores, refusing a leading underscore).
+    handler = getattr(consumer, get_handler_name(message), None)
+    if handler is None:
+        raise ValueError(f"No handler for message type {message['type']}")
+    await handler(message)
+
+
 # channels_redis
 
 
@@ -91,6 +156,21 @@ def pubsub_layer_config(layer: Any) -> dict[str, Any]:
     """
     config: dict[str, Any] = layer._kwargs
     return config
+
+
+def default_channel_capacity(layer: Any, prefix: str, capacity: int) -> None:
+    """Let ``layer``'s channels named ``prefix`` and more hold ``capacity`` messages.
+
+    ``layer`` is a channels_redis core ``RedisChannelLayer``. A capacity its
+    ``CONFIG`` gives those channels is kept, and a smaller one is not lowered.
+    """
+    # The core layer reads CONFIG's channel_capacity only when it is built,
+    # into a list of (compiled pattern, capacity) pairs that get_capacity()
+    # tries in order: there is no public way to add one later. Appended last,
+    # a pattern the user configured for these channels still matches first.
+    if layer.get_capacity(f"{prefix}x") == layer.capacity:
+        pattern = re.compile(re.escape(prefix))
+        layer.channel_capacity.append((pattern, max(layer.capacity, capacity)))
 
 
 # asyncio

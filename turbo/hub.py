@@ -14,13 +14,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 from time import monotonic
 from typing import TYPE_CHECKING, Any, Final, Protocol
 from weakref import WeakKeyDictionary
 
-from turbo import history
+from channels.layers import InMemoryChannelLayer
+
+from turbo import compat
 from turbo.history import Position
+from turbo.watch import PROBE_TIMEOUT, PROBE_TYPE, Watch
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -40,21 +42,6 @@ CHANNEL_CAPACITY: Final = 10_000
 
 #: Seconds between attempts when the layer fails to deliver to the hub.
 RECEIVE_RETRY_DELAY: Final = 1.0
-
-#: Seconds between a hub's checks that the layer still delivers to it: it
-#: sends a probe to its own channel, and reads the epoch of a Redis history.
-PROBE_INTERVAL: Final = 1.0
-
-#: Seconds a probe may take to be sent, and then to come back, before the hub
-#: sends the next.
-PROBE_TIMEOUT: Final = 1.0
-
-#: Seconds of probes neither coming back nor failing (Redis hung, or cut off
-#: by the network) after which a hub takes its layer to have lost broadcasts.
-SILENCE_LIMIT: Final = 3.0
-
-#: The ``type`` of a hub's probes.
-PROBE_TYPE: Final = "turbo.probe"
 
 #: Seconds a hub may spend writing a burst of queued messages before it lets
 #: the event loop serve anything else (acks, new connections, other streams).
@@ -82,7 +69,6 @@ def encode(message: dict[str, Any]) -> str:
     return json.dumps(frame, separators=(",", ":"))
 
 
-_HUB_CHANNEL = re.compile(re.escape(CHANNEL_PREFIX) + r"\.")
 _capacity_checked: WeakKeyDictionary[Any, bool] = WeakKeyDictionary()
 
 
@@ -95,6 +81,7 @@ def allow_backlog(layer: Any) -> None:
     for one channel, and drops the rest without a trace. That layer checks the
     capacity where messages are sent, so every process that broadcasts calls
     this. Other layers have no capacity to raise or none that a hub can reach.
+    A capacity the layer's ``CONFIG`` gives the hubs' channels is kept.
     """
     try:
         from channels_redis.core import RedisChannelLayer
@@ -103,10 +90,7 @@ def allow_backlog(layer: Any) -> None:
     if not isinstance(layer, RedisChannelLayer) or layer in _capacity_checked:
         return
     _capacity_checked[layer] = True
-    # The layer keeps a list of (compiled pattern, capacity) pairs; a pattern
-    # the user configured for the hubs' channels takes precedence.
-    if layer.get_capacity(f"{CHANNEL_PREFIX}.x") == layer.capacity:
-        layer.channel_capacity.append((_HUB_CHANNEL, max(layer.capacity, CHANNEL_CAPACITY)))
+    compat.default_channel_capacity(layer, f"{CHANNEL_PREFIX}.", CHANNEL_CAPACITY)
 
 
 class Hub:
@@ -116,7 +100,7 @@ class Hub:
     streams, and the hub joins a stream's group on the layer with the first
     local socket and leaves it with the last.
 
-    On any layer but the in-memory one, which cannot fail, a :class:`Watch`
+    On any layer but the in-memory one, which cannot fail, a :class:`turbo.watch.Watch`
     tells it when the layer may have lost broadcasts for it.
     """
 
@@ -137,8 +121,6 @@ class Hub:
         self.started: asyncio.Future[None] = asyncio.ensure_future(self._start())
 
     async def _start(self) -> None:
-        from channels.layers import InMemoryChannelLayer
-
         allow_backlog(self.layer)
         self.channel = await self.layer.new_channel(CHANNEL_PREFIX + ".")
         self.tasks.append(asyncio.create_task(self._receive_forever()))
@@ -282,138 +264,6 @@ class Hub:
             groups, self.joined = self.joined, set()
             for group in groups:
                 await self._discard(group)
-
-
-class Watch:
-    """A hub's watch over its layer: whether broadcasts may have been lost for it.
-
-    Every :data:`PROBE_INTERVAL` it sends a probe to the hub's own channel
-    and, with a Redis history, reads the history's epoch. The layer may have
-    lost broadcasts for the hub, which no later broadcast will reveal to a
-    quiet page, when
-
-    - a receive fails (the core layer, with Redis gone);
-    - a probe cannot be sent (Redis refuses connections);
-    - a probe comes back while one sent before it never did (the pub/sub
-      layer's connection dropped, and subscribed again);
-    - for :data:`SILENCE_LIMIT` seconds, probes neither come back nor fail,
-      and nothing else arrives (Redis hung, or cut off by the network);
-    - the history's epoch changes (Redis lost its data, the core layer's
-      memberships with it).
-
-    Once a probe comes back after that, the hub joins its groups again and
-    tells its sockets to refresh their pages (:meth:`Hub.tell_possibly_missed`):
-    within :data:`PROBE_INTERVAL` and twice :data:`PROBE_TIMEOUT` (3 s) of the
-    layer delivering again. A probe late for its timeout because the loop is
-    busy, or behind a burst of messages, interrupts nothing.
-    """
-
-    def __init__(self, hub: Hub) -> None:
-        self.hub = hub
-        #: Whether the layer may have lost broadcasts since the sockets were last told.
-        self.interrupted = False
-        #: When the hub last received anything from the layer.
-        self.received_at = monotonic()
-        #: The epoch of the Redis history at the last probe, if one is kept.
-        self.epoch: str | None = None
-        self.probes = 0
-        #: Probes sent and not yet back, by number.
-        self.outstanding: set[int] = set()
-        self.back: asyncio.Future[None] | None = None
-
-    async def forever(self) -> None:
-        """Probe the layer every :data:`PROBE_INTERVAL`, until cancelled."""
-        silent_since: float | None = None
-        while True:
-            await asyncio.sleep(PROBE_INTERVAL)
-            try:
-                delivered = await self.probe() and await self.epoch_kept()
-            except TimeoutError:
-                delivered = False
-            except Exception as error:
-                self.interrupt(error)
-                continue
-            if not delivered:
-                if silent_since is None:
-                    silent_since = monotonic()
-                if monotonic() - silent_since >= SILENCE_LIMIT:
-                    self.interrupt(TimeoutError(f"no answer for {SILENCE_LIMIT} s"))
-                continue
-            silent_since = None
-            if self.interrupted:
-                try:
-                    await self.recover()
-                except Exception as error:
-                    self.interrupt(error)
-
-    async def probe(self) -> bool:
-        """Send a probe to the hub's channel; whether it came back within :data:`PROBE_TIMEOUT`.
-
-        Raises :exc:`TimeoutError` if it could not be sent within that time,
-        and what the layer raises if it refused to send it.
-        """
-        self.probes += 1
-        number = self.probes
-        back = self.back = asyncio.get_running_loop().create_future()
-        sent = monotonic()
-        message = {"type": PROBE_TYPE, "probe": number}
-        # Counted before it is sent: it may arrive before the send returns.
-        self.outstanding.add(number)
-        try:
-            await asyncio.wait_for(self.hub.layer.send(self.hub.channel, message), PROBE_TIMEOUT)
-        except BaseException:
-            self.outstanding.discard(number)  # sent or not: no loss to tell from it
-            raise
-        try:
-            await asyncio.wait_for(back, PROBE_TIMEOUT)
-        except TimeoutError:
-            # Behind a burst queued before it, the layer delivers.
-            return self.received_at > sent
-        return True
-
-    def arrived(self, number: object) -> None:
-        """Take note of probe ``number``, received by the hub."""
-        if not isinstance(number, int):
-            return
-        # A layer delivers a channel's messages in order: one sent before
-        # this one and not back yet never will be.
-        if any(sent < number for sent in self.outstanding):
-            self.interrupted = True
-        self.outstanding = {sent for sent in self.outstanding if sent > number}
-        if number == self.probes and self.back is not None and not self.back.done():
-            self.back.set_result(None)
-
-    async def epoch_kept(self) -> bool:
-        """Read the Redis history's epoch; note an interruption if it changed. True."""
-        kept = history.for_layer(self.hub.layer)
-        if isinstance(kept, history.RedisHistory):  # an in-memory one lives as long as the hub
-            epoch = (await asyncio.wait_for(kept.position(), PROBE_TIMEOUT)).epoch
-            if self.epoch is not None and epoch != self.epoch:
-                self.interrupted = True
-            self.epoch = epoch
-        return True
-
-    def interrupt(self, error: BaseException) -> None:
-        """Note that the layer may have lost broadcasts: it failed with ``error``."""
-        if not self.interrupted:
-            logger.warning(
-                "The turbo hub's channel layer stopped delivering (%r); its sockets "
-                "refresh their pages once it delivers again.",
-                error,
-            )
-        self.interrupted = True
-        self.outstanding.clear()  # what they would say is known
-
-    async def recover(self) -> None:
-        """Join the hub's groups again, and tell its sockets that they may have missed some."""
-        await self.hub.rejoin()
-        self.interrupted = False
-        logger.warning(
-            "The turbo hub's channel layer delivers again: %d local sockets are told to "
-            "refresh their pages.",
-            self.hub.sockets,
-        )
-        self.hub.tell_possibly_missed()
 
 
 # A hub per event loop (one per server process; one per test) and channel layer.

@@ -28,6 +28,17 @@ RECHECK_INTERVAL: Final = 2.0
 #: Client addresses whose closed sockets' limits a process remembers at most.
 REMEMBERED: Final = 10_000
 
+# Close codes are 4000-4999, private to the application: ASGI servers let an
+# application send those (and 1000) only, autobahn's daphne refusing RFC
+# 6455's others with a traceback and closing with 1011 instead.
+
+#: Close code for a frame longer than ``TURBO_MAX_FRAME_SIZE`` (after RFC 6455's 1009).
+CLOSE_FRAME_TOO_BIG: Final = 4009
+#: Close code for a socket sending frames, or asking for replays, faster than allowed.
+CLOSE_RATE_LIMITED: Final = 4429
+#: Close code for a client that stopped acknowledging frames (``TURBO_ACK_TIMEOUT``).
+CLOSE_TOO_SLOW: Final = 4408
+
 
 class RateLimit:
     """A token bucket: ``burst`` actions at once, then ``rate`` actions per second."""
@@ -141,6 +152,39 @@ class SocketLimits:
     def spent(self) -> bool:
         """Whether either bucket is short of full: worth handing to the next socket."""
         return not (self.frames.full() and self.history_reads.full())
+
+
+class Refusals:
+    """A socket's recent refusals of subscriptions, so that a refused one is not checked again.
+
+    Within :data:`RECHECK_INTERVAL` seconds of a refusal, a subscribe to the
+    same stream gets the same answer without asking the database. At most
+    :setting:`TURBO_MAX_SUBSCRIPTIONS` streams are remembered, the oldest
+    forgotten first. Times are ``monotonic()`` seconds, those of the checks::
+
+        refusals.remember(group, ("forbidden", "…"), checked_at)
+        refusals.recent(group, monotonic())  # ("forbidden", "…") for a while, then None
+    """
+
+    __slots__ = ("refused",)
+
+    def __init__(self) -> None:
+        #: When each group was refused, and the reason and message.
+        self.refused: dict[str, tuple[float, tuple[str, str]]] = {}
+
+    def recent(self, group: str, now: float) -> tuple[str, str] | None:
+        """The reason and message of a refusal of ``group`` made recently, if any."""
+        refused = self.refused.get(group)
+        if refused is not None and now - refused[0] < RECHECK_INTERVAL:
+            return refused[1]
+        return None
+
+    def remember(self, group: str, rejection: tuple[str, str], checked_at: float) -> None:
+        """Note that ``group`` was refused by a check at ``checked_at``, with ``rejection``."""
+        self.refused.pop(group, None)
+        self.refused[group] = (checked_at, rejection)
+        if len(self.refused) > conf.max_subscriptions():
+            del self.refused[next(iter(self.refused))]
 
 
 def client_address(scope: Mapping[str, Any]) -> str | None:

@@ -36,10 +36,18 @@ if TYPE_CHECKING:
 
     from django.urls import URLPattern, URLResolver
 
-#: One route, at ``TURBO_WEBSOCKET_PATH`` (default ``ws/turbo/``), named ``turbo-streams``.
-websocket_urlpatterns = [
-    path(conf.websocket_path(), TurboStreamConsumer.as_asgi(), name="turbo-streams"),
-]
+
+def __getattr__(name: str) -> list[URLPattern]:
+    # websocket_urlpatterns is built when read, by a module __getattr__ (PEP
+    # 562), so that TURBO_WEBSOCKET_PATH is read then, not at import.
+    if name == "websocket_urlpatterns":
+        return _websocket_urlpatterns()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _websocket_urlpatterns() -> list[URLPattern]:
+    """:data:`websocket_urlpatterns`, at :setting:`TURBO_WEBSOCKET_PATH` as it is set now."""
+    return [path(conf.websocket_path(), TurboStreamConsumer.as_asgi(), name="turbo-streams")]
 
 
 def websocket_application(
@@ -65,9 +73,8 @@ def websocket_application(
             allowed_origins=["https://example.com", "https://admin.example.com"],
         )
     """
-    application = AuthMiddlewareStack(
-        ReportingNoRoute(URLRouter([*websocket_urlpatterns, *extra_urlpatterns]))
-    )
+    routes = [*_websocket_urlpatterns(), *extra_urlpatterns]
+    application = AuthMiddlewareStack(ReportingNoRoute(URLRouter(routes)))
     if allowed_origins is None:
         return AllowedHostsOriginValidator(application)
     return OriginValidator(application, list(allowed_origins))

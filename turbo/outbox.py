@@ -1,0 +1,120 @@
+"""The frames on their way to one socket: queued in order, within the client's ack window.
+
+The consumer (:mod:`turbo.consumers`) has an :class:`Outbox` per socket, and
+the process's hub (:mod:`turbo.hub`) hands broadcasts to it. Frames wait
+there and a task of the socket's own writes them, so a socket whose server
+blocks on a full buffer holds up no other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from turbo.limits import AckWindow
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Coroutine
+
+logger = logging.getLogger("turbo")
+
+
+# A writer started eagerly (Python 3.12+) runs until it would wait: a send
+# that completes at once, as daphne's always do and uvicorn's unless the
+# client is slow, then costs no trip through the event loop.
+def _start_lazily(
+    loop: asyncio.AbstractEventLoop, coroutine: Coroutine[Any, Any, None]
+) -> asyncio.Task[None]:
+    return loop.create_task(coroutine)
+
+
+_start_task: Callable[[asyncio.AbstractEventLoop, Coroutine[Any, Any, None]], asyncio.Task[None]]
+_start_task = getattr(asyncio, "eager_task_factory", _start_lazily)
+
+
+class Outbox:
+    """The frames queued for one socket, and the task writing them.
+
+    Every frame queued counts against what the client may leave
+    unacknowledged (:class:`turbo.limits.AckWindow`). A frame that finds the
+    client stalled is not queued: ``stalled`` is called with why, once, and
+    the outbox takes no more frames. ``send`` takes the ``websocket.send``
+    events::
+
+        outbox = Outbox(send, stalled=lambda why: ...)
+        outbox.queue('{"type":"message",…}', size)
+    """
+
+    __slots__ = ("closing", "frames", "send", "stalled", "window", "writer")
+
+    def __init__(
+        self,
+        send: Callable[[dict[str, Any]], Awaitable[None]],
+        stalled: Callable[[str], None],
+    ) -> None:
+        self.send = send
+        self.stalled = stalled
+        #: What the client has not acknowledged yet.
+        self.window = AckWindow()
+        #: Whether the socket is closing: frames queued from now on are dropped.
+        self.closing = False
+        # A list, not a deque: an idle socket's empty list costs a tenth as much.
+        self.frames: list[str] = []
+        self.writer: asyncio.Task[None] | None = None
+
+    def deliver(self, frame: str, size: int) -> None:
+        """Queue a frame from the hub (:class:`turbo.hub.Subscriber`): a message, or a refresh."""
+        self.queue(frame, size)
+
+    def queue(self, frame: str, size: int) -> None:
+        """Queue ``frame`` (``size`` bytes in UTF-8), unless the client has stalled.
+
+        See :class:`turbo.limits.AckWindow` for when a client has stalled::
+
+            outbox.queue(text, len(text.encode()))
+        """
+        if self.closing:
+            return
+        stalled = self.window.send(size)
+        if stalled is not None:
+            self.stop()
+            self.stalled(stalled)
+        else:
+            self.post(frame)
+
+    def post(self, text: str) -> None:
+        """Queue ``text`` behind the frames already queued, outside the ack window.
+
+        Starts the writer if none is running::
+
+            outbox.post('{"type":"error",…}')
+        """
+        self.frames.append(text)
+        if self.writer is None:
+            loop = asyncio.get_running_loop()
+            writer = _start_task(loop, self.write())
+            # An eager writer may be done already, its finally block run.
+            if not writer.done():
+                self.writer = writer
+
+    async def write(self) -> None:
+        """Send the queued frames, in order, until none is left."""
+        try:
+            while self.frames:
+                frames, self.frames = self.frames, []
+                for frame in frames:
+                    await self.send({"type": "websocket.send", "text": frame})
+        except Exception:
+            # The socket is gone; its disconnect event follows.
+            logger.debug("Writing to a turbo websocket failed", exc_info=True)
+            self.frames.clear()
+        finally:
+            self.writer = None
+
+    def stop(self) -> None:
+        """Take no more frames, and drop the ones still queued."""
+        self.closing = True
+        self.frames.clear()
+        if self.writer is not None:
+            self.writer.cancel()

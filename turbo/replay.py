@@ -1,0 +1,60 @@
+"""What a page missed: a stream's broadcasts after a position, read from its history.
+
+A page subscribes, and asks for a replay, with the position of the last
+message it applied (or of its rendering). The consumer (:mod:`turbo.consumers`)
+answers with what :func:`missed_since` reads from the stream's history
+(:mod:`turbo.history`), or tells the page to refresh itself (:data:`REFRESH`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any, Final
+
+from turbo import conf
+from turbo.history import Position
+
+if TYPE_CHECKING:
+    from turbo.history import History
+
+logger = logging.getLogger("turbo")
+
+#: What ``subscribed`` or ``replayed`` says when the history cannot say what was missed.
+REFRESH: Final = {"refresh": True}
+
+
+async def missed_since(
+    kept: History, group: str, after: Position, max_bytes: int
+) -> dict[str, Any]:
+    """What ``subscribed`` or ``replayed`` says of ``group``'s broadcasts after ``after``.
+
+    ``{"missed": [...]}``, the messages in order, each with its position and
+    the one before it; or :data:`REFRESH` when the history no longer reaches
+    back to ``after``, does not answer within :setting:`TURBO_REDIS_TIMEOUT`,
+    or when what was missed is more than ``max_bytes`` of HTML::
+
+        await missed_since(history.for_layer(layer), group, after, 128 * 1024)
+    """
+    try:
+        # A Redis that does not answer must not hold up the socket's frames.
+        entries = await asyncio.wait_for(kept.since(group, after), conf.redis_timeout())
+    except Exception:
+        logger.exception("Reading the history of %s failed", group)
+        entries = None
+    if entries is None:
+        return REFRESH
+    size = 0
+    missed = []
+    for entry in entries:
+        size += len(entry.html)
+        if size > max_bytes:
+            return REFRESH
+        missed.append(
+            {
+                "html": entry.html,
+                "position": str(Position(after.epoch, entry.sequence)),
+                "previous": str(Position(after.epoch, entry.previous)),
+            }
+        )
+    return {"missed": missed}
