@@ -9,7 +9,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from channels.layers import get_channel_layer
 from django.utils.functional import cached_property
 
-from turbo import hints
+from turbo import hints, revocation
 from turbo.history.positions import apage_position, page_position, page_rendered_from
 from turbo.http import accepts_turbo_stream
 from turbo.refreshes import collect_request_refreshes, use_request_id
@@ -90,6 +90,11 @@ class TurboMiddleware:
     :setting:`TURBO_REDIS_TIMEOUT` at most: past it, the page renders
     :data:`turbo.history.UNKNOWN <turbo.history.entries.UNKNOWN>`, and
     refreshes once it subscribes.
+
+    A request that changes the session's key (a login, a logout) has the
+    websockets opened with the old session asked to reconnect, after the
+    commit (:func:`turbo.revocation.session_changed`): every tab of the
+    browser then follows the new user.
     """
 
     sync_capable = True
@@ -110,19 +115,38 @@ class TurboMiddleware:
         if self.async_mode:
             return self.__acall__(request)
         position = page_position(get_channel_layer()) if _renders_page(request) else None
+        session_key = _session_key(request)
         with _serving(request, position) as refreshes:
             response = self.get_response(request)
         refreshes.send()
+        revocation.session_changed(_left_session(request, session_key))
         return response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         position = None
         if _renders_page(request):
             position = await apage_position(get_channel_layer())
+        session_key = _session_key(request)
         with _serving(request, position) as refreshes:
             response: HttpResponseBase = await self.get_response(request)  # type: ignore[misc]
         await refreshes.asend()
+        await revocation.asession_changed(_left_session(request, session_key))
         return response
+
+
+def _session_key(request: HttpRequest) -> str | None:
+    # The key only: reading it does not load the session.
+    session = getattr(request, "session", None)
+    return getattr(session, "session_key", None)
+
+
+def _left_session(request: HttpRequest, before: str | None) -> str | None:
+    """The key of the session ``request`` left (a login, a logout cycle the key), if it did.
+
+    Its sockets are then asked to reconnect (:func:`turbo.revocation.session_changed`),
+    with the browser's new cookie: in every tab, whichever page logged in or out.
+    """
+    return before if before is not None and _session_key(request) != before else None
 
 
 def _renders_page(request: HttpRequest) -> bool:
