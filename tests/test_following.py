@@ -12,15 +12,16 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.contrib.sessions.models import Session
 from django.db import transaction
-from django.test import override_settings
+from django.test import AsyncClient, Client, override_settings
 
 import turbo
 from tests.conftest import Socket, log_in, session_cookie
-from tests.testapp.streams import LobbyStream, PrivateStream
+from tests.testapp.models import Room
+from tests.testapp.streams import LobbyStream, PrivateStream, RoomStream
 from turbo import identity_groups, revocation, signing
 
 if TYPE_CHECKING:
-    from django.test import Client
+    from django.http import HttpResponse
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -214,3 +215,80 @@ def test_identity_group_names_hide_the_session_key():
     assert len(group) < 100
     assert identity_groups.user_group(User(pk=7)) == identity_groups.user_group(7)
     assert identity_groups.user_group(7) != identity_groups.session_group("7")
+
+
+@pytest.fixture(params=["sync", "async"])
+def browser(request: pytest.FixtureRequest) -> Client | AsyncClient:
+    """A test client going through TurboMiddleware's sync or async path."""
+    return Client() if request.param == "sync" else AsyncClient()
+
+
+async def fetch(
+    client: Client | AsyncClient, path: str, data: dict[str, str] | None = None
+) -> HttpResponse:
+    """GET ``path``, or POST ``data`` to it."""
+    method = "get" if data is None else "post"
+    if isinstance(client, AsyncClient):
+        return await getattr(client, method)(path, data)
+    return await sync_to_async(getattr(client, method))(path, data)
+
+
+async def test_a_page_that_subscribes_gives_an_anonymous_visitor_a_session(browser):
+    room = await Room.objects.acreate(name="hall")
+
+    unsubscribing = await fetch(browser, "/nowhere/")
+    subscribing = await fetch(browser, f"/rooms/{room.pk}/")
+
+    assert settings.SESSION_COOKIE_NAME not in unsubscribing.cookies
+    key = subscribing.cookies[settings.SESSION_COOKIE_NAME].value
+    assert await Session.objects.filter(session_key=key).aexists()
+
+
+async def test_logging_in_from_an_anonymous_page_asks_its_socket_to_reconnect(connect, browser):
+    room = await Room.objects.acreate(name="hall")
+    await sync_to_async(User.objects.create_user)("ada")
+    await fetch(browser, f"/rooms/{room.pk}/")
+    socket = await connect(middleware=AuthMiddlewareStack, headers=[session_cookie(browser)])
+    assert (await socket.subscribe(RoomStream.for_pk(room.pk)))["type"] == "subscribed"
+
+    await fetch(browser, "/log-in/", {"username": "ada"})
+
+    assert await socket.receive() == RECONNECT
+    await RoomStream.for_pk(room.pk).aupdate(text="public still", id="x")
+    assert "public still" in await socket.receive_html(RoomStream.for_pk(room.pk))
+
+
+async def test_logging_out_asks_the_sessions_sockets_to_reconnect_once(connect, browser):
+    user = await sync_to_async(User.objects.create_user)("ada")
+    await fetch(browser, "/log-in/", {"username": "ada"})
+    socket = await connect(middleware=AuthMiddlewareStack, headers=[session_cookie(browser)])
+    assert (await socket.subscribe(PrivateStream(user.pk)))["type"] == "subscribed"
+    assert (await socket.subscribe(LobbyStream()))["type"] == "subscribed"
+
+    await fetch(browser, "/log-out/", {})
+
+    assert await socket.receive() == RECONNECT
+    await assert_only_public(socket, user)
+
+
+async def test_a_password_change_reconnects_its_session_and_revokes_the_users_others(
+    connect, browser
+):
+    user = await sync_to_async(User.objects.create_user)("ada", password="first")
+    await fetch(browser, "/log-in/", {"username": "ada"})
+    _, elsewhere = await log_in("ada-elsewhere")
+    await sync_to_async(elsewhere.force_login)(user)
+    here = await connect(middleware=AuthMiddlewareStack, headers=[session_cookie(browser)])
+    there = await connect(middleware=AuthMiddlewareStack, headers=[session_cookie(elsewhere)])
+    token = signing.dumps(PrivateStream(user.pk))
+    for socket in (here, there):
+        assert (await socket.subscribe(PrivateStream(user.pk), token))["type"] == "subscribed"
+
+    await fetch(browser, "/password/", {"password": "second"})
+
+    # The save's re-check may reach this socket first (a rejected frame): the
+    # client retries what it rejected once it reconnects.
+    first = await here.receive()
+    assert RECONNECT in (first, first["type"] == "rejected" and await here.receive())
+    frame = await there.receive()
+    assert (frame["type"], frame["token"], frame["reason"]) == ("rejected", token, "forbidden")

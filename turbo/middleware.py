@@ -5,13 +5,14 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from channels.layers import get_channel_layer
 from django.utils.functional import cached_property
 
 from turbo import hints, revocation
 from turbo.history.positions import apage_position, page_position, page_rendered_from
 from turbo.http import accepts_turbo_stream
+from turbo.page_sessions import ensure_session, needs_session, watching_subscribes
 from turbo.refreshes import collect_request_refreshes, use_request_id
 
 if TYPE_CHECKING:
@@ -116,9 +117,10 @@ class TurboMiddleware:
             return self.__acall__(request)
         position = page_position(get_channel_layer()) if _renders_page(request) else None
         session_key = _session_key(request)
-        with _serving(request, position) as refreshes:
+        with _serving(request, position) as (refreshes, page):
             response = self.get_response(request)
         refreshes.send()
+        ensure_session(request, page)
         revocation.session_changed(_left_session(request, session_key))
         return response
 
@@ -127,9 +129,11 @@ class TurboMiddleware:
         if _renders_page(request):
             position = await apage_position(get_channel_layer())
         session_key = _session_key(request)
-        with _serving(request, position) as refreshes:
+        with _serving(request, position) as (refreshes, page):
             response: HttpResponseBase = await self.get_response(request)  # type: ignore[misc]
         await refreshes.asend()
+        if needs_session(request, page):
+            await sync_to_async(ensure_session)(request, page)
         await revocation.asession_changed(_left_session(request, session_key))
         return response
 
@@ -155,12 +159,18 @@ def _renders_page(request: HttpRequest) -> bool:
 
 
 @contextmanager
-def _serving(request: HttpRequest, position: Position | None) -> Iterator[RequestRefreshes]:
-    """Serve ``request`` in the block: ``request.turbo``, its id, its refreshes, its position."""
+def _serving(
+    request: HttpRequest, position: Position | None
+) -> Iterator[tuple[RequestRefreshes, Any]]:
+    """Serve ``request`` in the block: ``request.turbo``, its id, its refreshes, its position.
+
+    Gives the refreshes, and whether the page subscribes (:mod:`turbo.page_sessions`).
+    """
     details = request.turbo = TurboDetails(request)  # type: ignore[attr-defined]
     with (
         use_request_id(details.request_id),
         collect_request_refreshes() as refreshes,
         page_rendered_from(position),
+        watching_subscribes() as page,
     ):
-        yield refreshes
+        yield refreshes, page
