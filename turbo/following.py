@@ -97,8 +97,13 @@ class Following:
         pk = user.pk if user is not None and user.is_authenticated else None
         self.hub = hub
         self.groups = groups_of(user=pk, session_key=getattr(session, "session_key", None))
-        for group in self.groups:
-            await hub.listen(group, self)
+        try:
+            for group in self.groups:
+                await hub.listen(group, self)
+        except Exception:
+            # The socket still serves its streams, as it would with the layer
+            # down at a subscribe; only notices to it are lost.
+            logger.exception("Joining the identity groups of a turbo socket failed")
         every = conf.reauthorize_every()
         if every is not None:
             self._run(self._recheck_every(every))
