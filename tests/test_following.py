@@ -308,3 +308,15 @@ async def test_a_socket_whose_identity_groups_fail_to_join_still_serves_its_stre
     await PrivateStream(user.pk).aupdate(text="served", id="x")
     assert "served" in await socket.receive_html(PrivateStream(user.pk))
     assert "Joining the identity groups of a turbo socket failed" in caplog.text
+
+
+async def test_a_token_subscribed_many_times_is_rejected_once(connect):
+    user, _, socket, token = await private_socket(connect)
+    for _ in range(3):
+        assert (await socket.subscribe(PrivateStream(user.pk), token))["type"] == "subscribed"
+    await sync_to_async(User.objects.filter(pk=user.pk).update)(is_active=False)
+
+    await turbo.areauthorize(user=user)
+
+    assert (await socket.receive())["token"] == token
+    await assert_only_public(socket, user)

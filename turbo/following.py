@@ -120,7 +120,10 @@ class Following:
     def note(self, stream: Stream, token: str) -> None:
         """Remember that the socket joined ``stream`` with ``token``, if it is private."""
         if is_private(type(stream)):
-            self.private.setdefault(stream.group, Private(stream)).tokens.append(token)
+            tokens = self.private.setdefault(stream.group, Private(stream)).tokens
+            # Once each: a page may subscribe with one token any number of times.
+            if token not in tokens:
+                tokens.append(token)
 
     def forget(self, group: str) -> None:
         """The socket left ``group``: nothing to check any more."""
@@ -161,7 +164,7 @@ class Following:
             if revoked is None:
                 continue  # left while the check ran
             await self.socket.drop(group)
-            for token in dict.fromkeys(revoked.tokens):
+            for token in revoked.tokens:
                 await self.socket.reject(token, reason, text)
 
     def _refused(self, held: list[tuple[str, Private]]) -> list[tuple[str, str, str]]:
