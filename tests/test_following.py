@@ -15,6 +15,7 @@ from django.db import transaction
 from django.test import AsyncClient, Client, override_settings
 
 import turbo
+import turbo.hub
 from tests.conftest import Socket, log_in, session_cookie
 from tests.testapp.models import Room
 from tests.testapp.streams import LobbyStream, PrivateStream, RoomStream
@@ -292,3 +293,30 @@ async def test_a_password_change_reconnects_its_session_and_revokes_the_users_ot
     assert RECONNECT in (first, first["type"] == "rejected" and await here.receive())
     frame = await there.receive()
     assert (frame["type"], frame["token"], frame["reason"]) == ("rejected", token, "forbidden")
+
+
+async def test_a_socket_whose_identity_groups_fail_to_join_still_serves_its_streams(
+    connect, caplog
+):
+    async def unreachable(*args: object) -> None:
+        raise ConnectionError("the layer is down")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(turbo.hub.Hub, "listen", unreachable)
+        user, _, socket, _ = await private_socket(connect)
+
+    await PrivateStream(user.pk).aupdate(text="served", id="x")
+    assert "served" in await socket.receive_html(PrivateStream(user.pk))
+    assert "Joining the identity groups of a turbo socket failed" in caplog.text
+
+
+async def test_a_token_subscribed_many_times_is_rejected_once(connect):
+    user, _, socket, token = await private_socket(connect)
+    for _ in range(3):
+        assert (await socket.subscribe(PrivateStream(user.pk), token))["type"] == "subscribed"
+    await sync_to_async(User.objects.filter(pk=user.pk).update)(is_active=False)
+
+    await turbo.areauthorize(user=user)
+
+    assert (await socket.receive())["token"] == token
+    await assert_only_public(socket, user)

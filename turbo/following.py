@@ -97,8 +97,13 @@ class Following:
         pk = user.pk if user is not None and user.is_authenticated else None
         self.hub = hub
         self.groups = groups_of(user=pk, session_key=getattr(session, "session_key", None))
-        for group in self.groups:
-            await hub.listen(group, self)
+        try:
+            for group in self.groups:
+                await hub.listen(group, self)
+        except Exception:
+            # The socket still serves its streams, as it would with the layer
+            # down at a subscribe; only notices to it are lost.
+            logger.exception("Joining the identity groups of a turbo socket failed")
         every = conf.reauthorize_every()
         if every is not None:
             self._run(self._recheck_every(every))
@@ -115,7 +120,10 @@ class Following:
     def note(self, stream: Stream, token: str) -> None:
         """Remember that the socket joined ``stream`` with ``token``, if it is private."""
         if is_private(type(stream)):
-            self.private.setdefault(stream.group, Private(stream)).tokens.append(token)
+            tokens = self.private.setdefault(stream.group, Private(stream)).tokens
+            # Once each: a page may subscribe with one token any number of times.
+            if token not in tokens:
+                tokens.append(token)
 
     def forget(self, group: str) -> None:
         """The socket left ``group``: nothing to check any more."""
@@ -156,7 +164,7 @@ class Following:
             if revoked is None:
                 continue  # left while the check ran
             await self.socket.drop(group)
-            for token in dict.fromkeys(revoked.tokens):
+            for token in revoked.tokens:
                 await self.socket.reject(token, reason, text)
 
     def _refused(self, held: list[tuple[str, Private]]) -> list[tuple[str, str, str]]:

@@ -39,18 +39,12 @@ def _group(kind: str, value: object) -> str:
 
 
 def session_group(session_key: str) -> str:
-    """The group of the sockets opened with the session ``session_key``::
-
-    session_group(request.session.session_key)  # 'turbo-auth.s.3f9a…'
-    """
+    """The group of the sockets opened with the session ``session_key``: ``turbo-auth.s.<hex>``."""
     return _group("s", session_key)
 
 
 def user_group(user: Any) -> str:
-    """The group of the sockets of ``user``, a user instance or a primary key::
-
-    user_group(request.user) == user_group(request.user.pk)  # True
-    """
+    """The group of the sockets of ``user`` (an instance or a primary key): ``turbo-auth.u.…``."""
     return _group("u", getattr(user, "pk", user))
 
 

@@ -40,10 +40,7 @@ def reauthorize(*, user: Any = None, session_key: str | None = None) -> None:
 
 
 async def areauthorize(*, user: Any = None, session_key: str | None = None) -> None:
-    """Async twin of :func:`reauthorize`, sent at once::
-
-    await turbo.areauthorize(user=user)
-    """
+    """Async twin of :func:`reauthorize`: ``await turbo.areauthorize(user=user)``, sent at once."""
     groups = identity_groups.groups_of(user=user, session_key=session_key)
     await identity_groups.asend(groups, RECHECK)
 
