@@ -394,8 +394,11 @@ class LiveSocket:
         origin: str | None = None,
         max_queue: int = 16,
         path: str = "/ws/turbo/",
+        cookie: str | None = None,
     ) -> None:
         self.url = f"ws://127.0.0.1:{server.port}{path}"
+        #: The ``Cookie`` header of the handshake, as a browser sends its session's.
+        self.headers = {"Cookie": cookie} if cookie else {}
         self.origin = origin or server.origin
         self.max_queue = max_queue
         self.connection: Any = None
@@ -408,6 +411,7 @@ class LiveSocket:
             compression=None,
             open_timeout=10,
             max_queue=self.max_queue,
+            additional_headers=self.headers,
         )
         return self
 

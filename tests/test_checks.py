@@ -115,7 +115,9 @@ def warnings_with(ids, **overrides):
 
 
 def test_the_tests_own_project_is_set_up_right():
-    assert warnings_with({"turbo.W005", "turbo.W006", "turbo.W007", "turbo.W008"}) == []
+    assert (
+        warnings_with({"turbo.W005", "turbo.W006", "turbo.W007", "turbo.W008", "turbo.W009"}) == []
+    )
 
 
 def test_no_asgi_application_warns():
@@ -166,6 +168,16 @@ def test_a_history_without_the_middleware_warns():
 
     assert "TurboMiddleware" in message.msg
     assert warnings_with({"turbo.W007"}, MIDDLEWARE=middleware, TURBO_HISTORY=None) == []
+
+
+def test_private_streams_without_the_middleware_warn():
+    middleware = [m for m in settings.MIDDLEWARE if not m.startswith("turbo.")]
+
+    [message] = warnings_with({"turbo.W009"}, MIDDLEWARE=middleware)
+
+    assert "testapp:PrivateStream" in message.msg
+    assert "testapp:LobbyStream" not in message.msg
+    assert "TurboMiddleware" in message.hint
 
 
 @pytest.mark.parametrize(

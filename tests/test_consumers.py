@@ -249,6 +249,8 @@ async def test_once_the_session_no_longer_logs_the_user_in_a_subscribe_is_refuse
     await socket.send({"type": "unsubscribe", "stream": stream.group})
     assert (await socket.receive())["type"] == "unsubscribed"
     await elsewhere(user, client)
+    if elsewhere is log_out:
+        assert await socket.receive() == {"type": "reconnect", "reason": "session"}
     frame = await rejection(socket, signing.dumps(stream))
 
     assert ack["type"] == "subscribed"

@@ -5,6 +5,9 @@ from django.urls import path
 from tests.testapp import views
 
 urlpatterns = [
+    path("log-in/", views.log_in, name="log-in"),
+    path("log-out/", views.log_out, name="log-out"),
+    path("password/", views.change_password, name="change-password"),
     path("rooms/<int:pk>/", views.room, name="room"),
     path("rooms/<int:pk>/bare/", views.bare_room, name="bare-room"),
     path("rooms/<int:pk>/say/", views.say, name="say"),

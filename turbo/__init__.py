@@ -14,6 +14,7 @@ from turbo.http import (
 )
 from turbo.model_streams import ModelStream
 from turbo.registry import register, registry
+from turbo.revocation import areauthorize, reauthorize
 from turbo.streams import Stream
 from turbo.suppression import suppress_broadcasts
 
@@ -24,8 +25,10 @@ __all__ = [
     "Stream",
     "TurboStreamResponse",
     "accepts_turbo_stream",
+    "areauthorize",
     "dom_id",
     "fragments",
+    "reauthorize",
     "register",
     "registry",
     "see_other",

@@ -10,8 +10,9 @@ class TurboConfig(AppConfig):
     verbose_name = "Turbo Streams"
 
     def ready(self) -> None:
-        from turbo import checks, hooks  # noqa: F401  (registers the system checks)
+        from turbo import checks, hooks, revocation  # noqa: F401  (registers the system checks)
         from turbo.registry import registry
 
         registry.autodiscover()
         hooks.connect()
+        revocation.connect()

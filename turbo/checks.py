@@ -14,6 +14,8 @@ from django.utils.module_loading import import_string
 
 from turbo import conf
 from turbo.consumers import TurboStreamConsumer
+from turbo.following import is_private
+from turbo.registry import registry
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -242,5 +244,29 @@ def check_runserver_serves_websockets(**kwargs: Any) -> list[CheckMessage]:
             hint="Put 'daphne' first in INSTALLED_APPS, so that its runserver is used, or "
             "serve the project with an ASGI server (daphne, uvicorn).",
             id="turbo.W008",
+        )
+    ]
+
+
+@register(Tags.security)
+def check_private_streams_follow_logins(**kwargs: Any) -> list[CheckMessage]:
+    """Warn when a stream restricts its subscribers but logins cannot reach the sockets.
+
+    ``TurboMiddleware`` tells the sockets of a session that it logged in or
+    out (:mod:`turbo.revocation`); without it, only logouts do, by their
+    signal, and a page keeps a socket of its old user across logins.
+    """
+    if MIDDLEWARE in getattr(settings, "MIDDLEWARE", []):
+        return []
+    private = sorted(c.stream_name() for c in registry.classes() if is_private(c))
+    if not private:
+        return []
+    return [
+        Warning(
+            f"Streams restrict who may receive them ({', '.join(private)}) but "
+            f"{MIDDLEWARE} is not in MIDDLEWARE: a page's websocket does not follow a "
+            f"login or a change of session, and keeps the user it was opened with.",
+            hint=f"Add '{MIDDLEWARE}' to MIDDLEWARE, after SessionMiddleware.",
+            id="turbo.W009",
         )
     ]

@@ -29,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "TURBO_HISTORY_MAX_AGE": 600.0,
     "TURBO_REDIS_TIMEOUT": 0.5,
     "TURBO_RAISE_ERRORS": False,
+    "TURBO_REAUTHORIZE_EVERY": None,
 }
 
 #: Clients acknowledge at least every this many bytes of messages (docs/protocol.rst).
@@ -139,6 +140,20 @@ def replay_rate() -> float:
     second; beyond that it is closed with code 4429.
     """
     return float(_positive("TURBO_REPLAY_RATE", float))
+
+
+def reauthorize_every() -> float | None:
+    """``TURBO_REAUTHORIZE_EVERY``: seconds between re-checks of a socket's private streams.
+
+    Default ``None``: no periodic re-check. Set, each socket asks the
+    ``user_passes_test()`` of every private stream it holds again that often,
+    and leaves those refused with a ``rejected`` frame: for permissions that
+    change without :func:`turbo.reauthorize` being called.
+    """
+    value = _get("TURBO_REAUTHORIZE_EVERY")
+    if value is None:
+        return None
+    return float(_positive("TURBO_REAUTHORIZE_EVERY", float))
 
 
 def max_sockets_per_client() -> int | None:

@@ -17,6 +17,7 @@ from django.core.exceptions import ObjectDoesNotExist
 
 from turbo import conf, history, hub, sessions, signing
 from turbo.flow import FlowConsumer
+from turbo.following import Following
 from turbo.history import Position
 from turbo.limits import (
     CLOSE_FRAME_TOO_BIG,
@@ -72,6 +73,8 @@ class TurboStreamConsumer(FlowConsumer):
         self.address: str | None = None
         #: Recent refusals of subscribes, repeated without a check for a while.
         self.refusals = Refusals()
+        #: The socket's session and user, followed (:mod:`turbo.following`).
+        self.following = Following(self)
 
     async def connect(self) -> None:
         # Closing before accepting refuses the handshake (HTTP 403): cheap,
@@ -88,6 +91,7 @@ class TurboStreamConsumer(FlowConsumer):
         note_consumer()
         self.hub = hub.attach(self.channel_layer)
         await self.accept()
+        await self.following.start(self.hub, self.scope)
 
     async def disconnect(self, code: int) -> None:
         await self.release()
@@ -98,6 +102,7 @@ class TurboStreamConsumer(FlowConsumer):
         if self.limits is not None:
             clients.close(self.address, self.limits)
             self.limits = None
+        await self.following.stop()
         if self.hub is not None:
             attached, self.hub = self.hub, None
             subscriptions, self.subscriptions = self.subscriptions, {}
@@ -186,6 +191,7 @@ class TurboStreamConsumer(FlowConsumer):
         # the history and live, and the client applies it once; one read
         # before joining could be missed by both.
         self.subscriptions[group] = self.subscriptions.get(group, 0) + 1
+        self.following.note(stream, token)
         missed = await self.missed(group, position)
         if missed is None:
             return
@@ -267,7 +273,12 @@ class TurboStreamConsumer(FlowConsumer):
         (:func:`turbo.sessions.current_user`)::
 
             consumer.current_user().is_authenticated  # False once logged out
+
+        ``AnonymousUser`` too once the browser's session changed
+        (:meth:`turbo.following.Following.session_changed`).
         """
+        if self.following.anonymous:
+            return sessions.anonymous_user()
         return sessions.current_user(self.scope)
 
     async def unsubscribe(self, group: object) -> None:
@@ -275,12 +286,18 @@ class TurboStreamConsumer(FlowConsumer):
         if not isinstance(group, str):
             await self.send_error("malformed", "An unsubscribe frame needs a 'stream' string.")
             return
-        count = self.subscriptions.pop(group, 0)
+        count = self.subscriptions.get(group, 0)
         if count > 1:
             self.subscriptions[group] = count - 1
-        elif count == 1 and self.hub is not None:
-            await self.hub.leave(group, self.outbox)
+        elif count == 1:
+            await self.drop(group)
         await self.send_frame({"type": "unsubscribed", "stream": group})
+
+    async def drop(self, group: str) -> None:
+        """Leave the stream ``group``, however many times the socket subscribed to it."""
+        self.following.forget(group)
+        if self.subscriptions.pop(group, None) is not None and self.hub is not None:
+            await self.hub.leave(group, self.outbox)
 
     async def reject(self, token: str, reason: str, text: str) -> None:
         logger.debug("Subscription rejected (%s): %s", reason, text)

@@ -32,6 +32,10 @@ logger = logging.getLogger("turbo")
 #: The ``type`` of the channel-layer messages that carry broadcasts.
 MESSAGE_TYPE: Final = "turbo.stream"
 
+#: The ``type`` of the channel-layer messages that tell sockets about their
+#: identity (:mod:`turbo.identity_groups`): handed to listeners, not to the page.
+NOTICE_TYPE: Final = "turbo.notice"
+
 #: Prefix of the hubs' channel names.
 CHANNEL_PREFIX: Final = "turbo-hub"
 
@@ -53,6 +57,13 @@ class Subscriber(Protocol):
 
     def deliver(self, frame: str, size: int) -> None:
         """Queue ``frame`` (``size`` bytes in UTF-8) for the socket; never blocks."""
+
+
+class Listener(Protocol):
+    """A local socket's taker of notices (:data:`NOTICE_TYPE` messages), as the hub sees it."""
+
+    def notice(self, message: dict[str, Any]) -> None:
+        """Take the layer's ``message`` for the socket; never blocks."""
 
 
 def encode(message: dict[str, Any]) -> str:
@@ -109,6 +120,8 @@ class Hub:
         self.on_stop = on_stop
         #: Local subscribers by group.
         self.members: dict[str, set[Subscriber]] = {}
+        #: Local listeners by group (groups of notices, never of broadcasts).
+        self.listeners: dict[str, set[Listener]] = {}
         #: Groups the hub's channel belongs to on the layer.
         self.joined: set[str] = set()
         self.sockets = 0
@@ -139,6 +152,23 @@ class Hub:
         Returns once the hub is in the group on the layer: a broadcast sent
         after that reaches the subscriber.
         """
+        await self._enter(group)
+        self.members.setdefault(group, set()).add(subscriber)
+
+    async def leave(self, group: str, subscriber: Subscriber) -> None:
+        """Stop delivering ``group`` to ``subscriber``; the last one out leaves the group."""
+        await self._exit(group, self.members, subscriber)
+
+    async def listen(self, group: str, listener: Listener) -> None:
+        """Hand ``group``'s notices to ``listener`` from now on, as :meth:`join` does broadcasts."""
+        await self._enter(group)
+        self.listeners.setdefault(group, set()).add(listener)
+
+    async def unlisten(self, group: str, listener: Listener) -> None:
+        """Stop handing ``group``'s notices to ``listener``; the last one out leaves the group."""
+        await self._exit(group, self.listeners, listener)
+
+    async def _enter(self, group: str) -> None:
         if self.started.done() and not self.started.cancelled() and self.started.exception():
             # The layer was unreachable when the hub started: try again.
             self.started = asyncio.ensure_future(self._start())
@@ -148,19 +178,17 @@ class Hub:
                 if group not in self.joined:
                     await self.layer.group_add(group, self.channel)
                     self.joined.add(group)
-        self.members.setdefault(group, set()).add(subscriber)
 
-    async def leave(self, group: str, subscriber: Subscriber) -> None:
-        """Stop delivering ``group`` to ``subscriber``; the last one out leaves the group."""
-        members = self.members.get(group)
+    async def _exit(self, group: str, table: dict[str, set[Any]], local: object) -> None:
+        members = table.get(group)
         if members is not None:
-            members.discard(subscriber)
+            members.discard(local)
             if members:
                 return
-            del self.members[group]
+            del table[group]
         async with self.membership:
             # A socket may have joined while this one waited for the lock.
-            if group in self.joined and group not in self.members:
+            if group in self.joined and group not in self.members and group not in self.listeners:
                 self.joined.discard(group)
                 await self._discard(group)
 
@@ -173,7 +201,11 @@ class Hub:
             await self._stop()
 
     def dispatch(self, message: dict[str, Any]) -> None:
-        """Hand one layer message to the local subscribers of its group."""
+        """Hand one layer message to the local subscribers (or listeners) of its group."""
+        if message.get("type") == NOTICE_TYPE:
+            for listener in tuple(self.listeners.get(message["group"], ())):
+                listener.notice(message)
+            return
         if message.get("type") != MESSAGE_TYPE:
             logger.warning("The turbo hub ignored a %r message.", message.get("type"))
             return

@@ -5,13 +5,14 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from channels.layers import get_channel_layer
 from django.utils.functional import cached_property
 
-from turbo import hints
+from turbo import hints, revocation
 from turbo.history.positions import apage_position, page_position, page_rendered_from
 from turbo.http import accepts_turbo_stream
+from turbo.page_sessions import ensure_session, needs_session, watching_subscribes
 from turbo.refreshes import collect_request_refreshes, use_request_id
 
 if TYPE_CHECKING:
@@ -90,6 +91,11 @@ class TurboMiddleware:
     :setting:`TURBO_REDIS_TIMEOUT` at most: past it, the page renders
     :data:`turbo.history.UNKNOWN <turbo.history.entries.UNKNOWN>`, and
     refreshes once it subscribes.
+
+    A request that changes the session's key (a login, a logout) has the
+    websockets opened with the old session asked to reconnect, after the
+    commit (:func:`turbo.revocation.session_changed`): every tab of the
+    browser then follows the new user.
     """
 
     sync_capable = True
@@ -110,19 +116,41 @@ class TurboMiddleware:
         if self.async_mode:
             return self.__acall__(request)
         position = page_position(get_channel_layer()) if _renders_page(request) else None
-        with _serving(request, position) as refreshes:
+        session_key = _session_key(request)
+        with _serving(request, position) as (refreshes, page):
             response = self.get_response(request)
         refreshes.send()
+        ensure_session(request, page)
+        revocation.session_changed(_left_session(request, session_key))
         return response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         position = None
         if _renders_page(request):
             position = await apage_position(get_channel_layer())
-        with _serving(request, position) as refreshes:
+        session_key = _session_key(request)
+        with _serving(request, position) as (refreshes, page):
             response: HttpResponseBase = await self.get_response(request)  # type: ignore[misc]
         await refreshes.asend()
+        if needs_session(request, page):
+            await sync_to_async(ensure_session)(request, page)
+        await revocation.asession_changed(_left_session(request, session_key))
         return response
+
+
+def _session_key(request: HttpRequest) -> str | None:
+    # The key only: reading it does not load the session.
+    session = getattr(request, "session", None)
+    return getattr(session, "session_key", None)
+
+
+def _left_session(request: HttpRequest, before: str | None) -> str | None:
+    """The key of the session ``request`` left (a login, a logout cycle the key), if it did.
+
+    Its sockets are then asked to reconnect (:func:`turbo.revocation.session_changed`),
+    with the browser's new cookie: in every tab, whichever page logged in or out.
+    """
+    return before if before is not None and _session_key(request) != before else None
 
 
 def _renders_page(request: HttpRequest) -> bool:
@@ -131,12 +159,18 @@ def _renders_page(request: HttpRequest) -> bool:
 
 
 @contextmanager
-def _serving(request: HttpRequest, position: Position | None) -> Iterator[RequestRefreshes]:
-    """Serve ``request`` in the block: ``request.turbo``, its id, its refreshes, its position."""
+def _serving(
+    request: HttpRequest, position: Position | None
+) -> Iterator[tuple[RequestRefreshes, Any]]:
+    """Serve ``request`` in the block: ``request.turbo``, its id, its refreshes, its position.
+
+    Gives the refreshes, and whether the page subscribes (:mod:`turbo.page_sessions`).
+    """
     details = request.turbo = TurboDetails(request)  # type: ignore[attr-defined]
     with (
         use_request_id(details.request_id),
         collect_request_refreshes() as refreshes,
         page_rendered_from(position),
+        watching_subscribes() as page,
     ):
-        yield refreshes
+        yield refreshes, page

@@ -90,6 +90,10 @@ class StreamRegistry:
         """
         self._by_model.setdefault(model, {})[attribute] = stream_class
 
+    def classes(self) -> list[type[Stream]]:
+        """Every registered stream class, in the order registered."""
+        return list(self._by_name.values())
+
     def get(self, name: str) -> type[Stream]:
         """The stream class named ``name`` (``"app_label:ClassName"``).
 

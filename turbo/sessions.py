@@ -76,11 +76,16 @@ def current_user(scope: Mapping[str, Any]) -> Any:
 
         current_user(consumer.scope).is_authenticated  # False once logged out
     """
+    session = auth_session(scope)
+    if session is None:
+        return scope.get("user") or anonymous_user()
+    return user_of_session(session.session_key)
+
+
+def anonymous_user() -> Any:
+    """A new :class:`~django.contrib.auth.models.AnonymousUser`."""
     # Imported when called: django.contrib.auth.models needs the app registry,
     # and this module is imported with turbo.routing, which does not.
     from django.contrib.auth.models import AnonymousUser
 
-    session = auth_session(scope)
-    if session is None:
-        return scope.get("user") or AnonymousUser()
-    return user_of_session(session.session_key)
+    return AnonymousUser()

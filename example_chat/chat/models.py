@@ -5,6 +5,14 @@ from django.db import models
 from django.urls import reverse
 
 
+class RoomQuerySet(models.QuerySet):
+    def visible_to(self, user) -> RoomQuerySet:
+        """The rooms ``user`` may open: the public ones, and their own private ones."""
+        if not user.is_authenticated:
+            return self.filter(private=False)
+        return self.filter(models.Q(private=False) | models.Q(owner=user))
+
+
 class Room(models.Model):
     name = models.CharField(max_length=100)
     # A private room is its owner's alone: RoomStream.user_passes_test says so.
@@ -12,6 +20,8 @@ class Room(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE
     )
     private = models.BooleanField(default=False)
+
+    objects = RoomQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

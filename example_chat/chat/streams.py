@@ -4,7 +4,22 @@ from .models import Message, Room
 
 
 class RoomListStream(turbo.Stream):
-    """Every open list of rooms: subscribed to as "chat:RoomListStream"."""
+    """Every open list of rooms, for the public ones: subscribed to as "chat:RoomListStream"."""
+
+
+class OwnRoomsStream(turbo.Stream):
+    """A user's open lists of rooms, for their private ones."""
+
+    def __init__(self, user_id):
+        self.user_id = user_id
+
+    def user_passes_test(self, user):
+        return user.is_authenticated and user.pk == self.user_id
+
+
+def room_list_stream(room):
+    """The stream of the room lists that show ``room``: nobody else hears of a private room."""
+    return OwnRoomsStream(room.owner_id) if room.private else RoomListStream()
 
 
 class RoomStream(turbo.ModelStream):
@@ -16,10 +31,10 @@ class RoomStream(turbo.ModelStream):
 
     def on_save(self, room, created, *args, **kwargs):
         if created:
-            RoomListStream().append("chat/components/room.html", {"room": room}, id="rooms")
+            room_list_stream(room).append("chat/components/room.html", {"room": room}, id="rooms")
 
     def on_delete(self, room, *args, **kwargs):
-        RoomListStream().remove(id=f"room-{room.pk}")
+        room_list_stream(room).remove(id=f"room-{room.pk}")
         self.update(text="This room was deleted.", id="room-status")
 
 

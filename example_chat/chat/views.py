@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 from turbo import TurboStreamResponse, accepts_turbo_stream, fragments
 
 from .models import Message, Room
+from .streams import OwnRoomsStream
 
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponse
@@ -52,8 +53,11 @@ def editable_message(request: HttpRequest, pk: int) -> Message:
 
 def room_list(request: HttpRequest) -> HttpResponse:
     # Oldest first: the order RoomStream appends new rooms in, on every open list.
-    rooms = Room.objects.order_by("pk")
-    return render(request, "chat/room_list.html", {"rooms": rooms, "form": RoomForm()})
+    rooms = Room.objects.visible_to(request.user).order_by("pk")
+    # Private rooms are announced on their owner's stream alone.
+    own_rooms = OwnRoomsStream(request.user.pk) if request.user.is_authenticated else None
+    context = {"rooms": rooms, "own_rooms": own_rooms, "form": RoomForm()}
+    return render(request, "chat/room_list.html", context)
 
 
 def room_detail(request: HttpRequest, pk: int) -> HttpResponse:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from django.contrib.auth import login, logout, update_session_auth_hash
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
@@ -88,3 +90,26 @@ def note_board(request: HttpRequest, pk: int) -> HttpResponse:
 def board(request: HttpRequest, pk: int) -> HttpResponse:
     """A board page that morphs on refreshes, with a text field to keep."""
     return render(request, "live/board.html", {"board": get_object_or_404(Board, pk=pk)})
+
+
+@require_POST
+def log_in(request: HttpRequest) -> HttpResponse:
+    """Log in the user named in the form, as a login view does (a new session key)."""
+    login(request, get_object_or_404(User, username=request.POST["username"]))
+    return HttpResponse(status=204)
+
+
+@require_POST
+def log_out(request: HttpRequest) -> HttpResponse:
+    """Log out, as a logout view does (the session flushed)."""
+    logout(request)
+    return HttpResponse(status=204)
+
+
+@require_POST
+def change_password(request: HttpRequest) -> HttpResponse:
+    """Change the user's password and keep this session logged in, as Django's view does."""
+    request.user.set_password(request.POST["password"])
+    request.user.save()
+    update_session_auth_hash(request, request.user)
+    return HttpResponse(status=204)

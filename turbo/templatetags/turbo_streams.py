@@ -15,6 +15,7 @@ from django.utils.html import format_html, format_html_join
 from turbo import conf, history, signing
 from turbo.declarative import dom_id
 from turbo.markup import check_refresh_options
+from turbo.page_sessions import note_subscribing_page
 from turbo.registry import registry
 from turbo.streams import Stream
 
@@ -106,6 +107,7 @@ def turbo_subscribe(*sources: object) -> SafeString:
     """
     if not sources:
         raise template.TemplateSyntaxError("turbo_subscribe needs at least one stream.")
+    note_subscribing_page()
     url = get_script_prefix() + conf.websocket_path()
     position = history.page_position(get_channel_layer())
     attributes = format_html(' position="{}"', position) if position is not None else ""

@@ -96,9 +96,9 @@ class Connection {
     stream.token = token; // the newest token, for subscribing after a reconnect
     // Retrying a rejected token cannot help, but an element with another
     // token (the page was reloaded after `expired`, say) may succeed.
-    if (stream.state === "rejected" && token !== stream.sentToken) stream.state = "idle";
-    // Also clears a `connected` copied from Turbo's snapshot cache.
-    element.toggleAttribute("connected", stream.state === "subscribed");
+    if (stream.state === "rejected" && token !== stream.sentToken) this.#setState(stream, "idle");
+    // Also clears a `connected` or `state` copied from Turbo's snapshot cache.
+    reflectState(element, stream.state);
 
     if (this.#socket?.readyState === WebSocket.OPEN) {
       if (stream.state === "idle") this.#subscribe(stream);
@@ -209,16 +209,35 @@ class Connection {
     socket.addEventListener("close", (event) => this.#closed(event, openedAt), options);
   }
 
-  #closed({ code, reason }, openedAt) {
+  // The socket is gone: every stream it held waits for the next one, a
+  // rejected one too when `retryRejected`.
+  #forgetSocket(retryRejected) {
     this.#socketListeners.abort();
     this.#socket = null;
     for (const stream of this.#streams.values()) {
-      if (stream.state !== "rejected") stream.state = "idle";
       stream.held = []; // subscribing again from the position replays them
       stream.replays = 0;
       stream.replayOnSubscribed = false;
-      for (const element of stream.elements) element.removeAttribute("connected");
+      if (retryRejected || stream.state !== "rejected") this.#setState(stream, "idle");
     }
+  }
+
+  // The server's `reconnect` frame: the browser's session changed (a login or
+  // a logout, in this tab or another), and the socket, authenticated at its
+  // handshake, stays with the old user. A new socket's handshake carries the
+  // current cookies. This is no failure, so it neither waits nor backs off.
+  #reconnect(reason) {
+    const socket = this.#socket;
+    // What was refused to the old user (a subscribe that raced a login, say)
+    // may pass for the new one.
+    this.#forgetSocket(true);
+    socket.close(1000);
+    document.dispatchEvent(new CustomEvent("turbo-channels:session-changed", { detail: { url: this.#url, reason } }));
+    if (this.#wantsSocket()) this.#open();
+  }
+
+  #closed({ code, reason }, openedAt) {
+    this.#forgetSocket(false);
     if (code >= 4000) {
       console.warn(`turbo-channels: the server closed the websocket with code ${code} (${reason || "no reason"}).`);
     }
@@ -260,8 +279,14 @@ class Connection {
     document.dispatchEvent(new CustomEvent("turbo-channels:failed", { detail: { url: this.#url } }));
   }
 
+  // Every state change goes through here, so that the elements show it.
+  #setState(stream, state) {
+    stream.state = state;
+    for (const element of stream.elements) reflectState(element, state);
+  }
+
   #subscribe(stream) {
-    stream.state = "pending";
+    this.#setState(stream, "pending");
     stream.sentToken = stream.token;
     const frame = { type: "subscribe", token: stream.token };
     if (stream.position) frame.position = formatPosition(stream.position);
@@ -284,8 +309,7 @@ class Connection {
       case "subscribed": {
         const stream = this.#pending(frame.token);
         if (!stream) return;
-        stream.state = "subscribed";
-        for (const element of stream.elements) element.toggleAttribute("connected", true);
+        this.#setState(stream, "subscribed");
         if (stream.replayOnSubscribed) {
           stream.replayOnSubscribed = false;
           this.#replay(stream);
@@ -302,9 +326,13 @@ class Connection {
         return this.#caughtUp(stream, frame);
       }
       case "rejected": {
-        const stream = this.#pending(frame.token);
+        // The answer to a subscribe, or the server's own word after it checked
+        // a subscribed stream again (a logout, a password change) and left it.
+        const stream = this.#pending(frame.token) ?? this.#subscribedWith(frame.token);
         if (!stream) return;
-        stream.state = "rejected";
+        this.#setState(stream, "rejected");
+        stream.held = [];
+        stream.replays = 0;
         stream.replayOnSubscribed = false;
         return rejected(stream, frame);
       }
@@ -316,6 +344,8 @@ class Connection {
         if (stream.state === "pending" || stream.replays) return void stream.held.push(frame);
         return this.#apply(stream, frame);
       }
+      case "reconnect":
+        return this.#reconnect(frame.reason);
       case "error":
         return console.warn(`turbo-channels: the server could not act on a frame (${frame.reason}): ${frame.message}`);
       // "unsubscribed" needs nothing; unknown types are ignored, so that a
@@ -389,11 +419,26 @@ class Connection {
   // The stream awaiting the answer to a subscribe with this token: answers
   // carry the token, not always the stream.
   #pending(token) {
+    return this.#withToken("pending", token);
+  }
+
+  #subscribedWith(token) {
+    return this.#withToken("subscribed", token);
+  }
+
+  #withToken(state, token) {
     for (const stream of this.#streams.values()) {
-      if (stream.state === "pending" && stream.sentToken === token) return stream;
+      if (stream.state === state && stream.sentToken === token) return stream;
     }
   }
 
+}
+
+// An element shows its stream's state: `state` is idle, pending, subscribed or
+// rejected, and `connected` is there while it is subscribed.
+function reflectState(element, state) {
+  element.setAttribute("state", state);
+  element.toggleAttribute("connected", state === "subscribed");
 }
 
 // The meta tag content whose mistakes the console has reported.
@@ -547,6 +592,9 @@ function websocketURL(url) {
   return absolute.href;
 }
 
+// The attributes the client writes on the element, besides `position`.
+const CLIENT_ATTRIBUTES = ["connected", "state"];
+
 class TurboChannelsStreamSource extends HTMLElement {
   static observedAttributes = ["url", "stream", "token", "position"];
 
@@ -555,10 +603,10 @@ class TurboChannelsStreamSource extends HTMLElement {
 
   constructor() {
     super();
-    // A morphing Turbo 8 page refresh would remove `connected`, which the
-    // server's HTML never has, from an element it keeps.
+    // A morphing Turbo 8 page refresh would remove `connected` and `state`,
+    // which the server's HTML never has, from an element it keeps.
     this.addEventListener("turbo:before-morph-attribute", (event) => {
-      if (event.detail.attributeName === "connected") event.preventDefault();
+      if (CLIENT_ATTRIBUTES.includes(event.detail.attributeName)) event.preventDefault();
     });
   }
 
@@ -566,7 +614,7 @@ class TurboChannelsStreamSource extends HTMLElement {
     // Turbo shows a cached snapshot of the page as a preview until the real
     // page replaces it: the real page's elements subscribe, not the preview's.
     if (document.documentElement.hasAttribute("data-turbo-preview")) {
-      this.removeAttribute("connected");
+      this.#clearState();
     } else if (window.Turbo) {
       this.#attach();
     } else {
@@ -576,7 +624,7 @@ class TurboChannelsStreamSource extends HTMLElement {
 
   disconnectedCallback() {
     stopAwaitingTurbo(this);
-    this.removeAttribute("connected");
+    this.#clearState();
     if (!this.#stream) return;
     window.Turbo.disconnectStreamSource(this);
     this.#connection.remove(this, this.#stream);
@@ -595,6 +643,10 @@ class TurboChannelsStreamSource extends HTMLElement {
       this.disconnectedCallback();
       this.connectedCallback();
     }
+  }
+
+  #clearState() {
+    for (const name of CLIENT_ATTRIBUTES) this.removeAttribute(name);
   }
 
   #attach() {
