@@ -117,23 +117,17 @@ async def test_saving_a_user_who_no_longer_passes_rejects_their_private_streams(
     await assert_only_public(socket, user)
 
 
-async def test_a_login_saving_last_login_checks_nothing_again(connect):
-    user, _, socket, _ = await private_socket(connect)
-    checks: list[object] = []
-    original = PrivateStream.user_passes_test
-
-    def counted(stream: PrivateStream, who: object) -> bool:
-        checks.append(who)
-        return original(stream, who)
+async def test_a_login_saving_last_login_asks_for_no_re_check():
+    user = await sync_to_async(User.objects.create_user)("ada")
+    sent: list[tuple[list[str], str]] = []
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(PrivateStream, "user_passes_test", counted)
+        patch.setattr(identity_groups, "send", lambda groups, event: sent.append((groups, event)))
         await user.asave(update_fields=["last_login"])
-        await turbo.areauthorize(user=user.pk)
-        await PrivateStream(user.pk).aupdate(text="kept", id="x")
-        assert "kept" in await socket.receive_html(PrivateStream(user.pk))
+        assert sent == []
+        await user.asave(update_fields=["last_login", "is_active"])
 
-    assert len(checks) == 1  # areauthorize's only
+    assert sent == [([identity_groups.user_group(user)], identity_groups.RECHECK)]
 
 
 @pytest.mark.parametrize("by", ["user", "pk", "session"])
