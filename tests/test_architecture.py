@@ -31,6 +31,7 @@ LAYERS: list[set[str]] = [
         "turbo.apps",
         "turbo.checks",
         "turbo.consumers",
+        "turbo.following",
         "turbo.http",
         "turbo.middleware",
         "turbo.pytest_plugin",
@@ -47,6 +48,7 @@ LAYERS: list[set[str]] = [
         "turbo.later",
         "turbo.model_streams",
         "turbo.options",
+        "turbo.revocation",
         "turbo.registry",
         "turbo.signing",
         "turbo.stream_actions",
@@ -60,6 +62,7 @@ LAYERS: list[set[str]] = [
         "turbo.capture",
         "turbo.debouncing",
         "turbo.errors",
+        "turbo.identity_groups",
         "turbo.refreshes",
         "turbo.sending",
         "turbo.suppression",
@@ -68,7 +71,13 @@ LAYERS: list[set[str]] = [
     # Markup: <turbo-stream> elements.
     {"turbo.fragments", "turbo.markup"},
     # The socket's parts.
-    {"turbo.flow", "turbo.outbox", "turbo.replay", "turbo.sessions"},
+    {
+        "turbo.flow",
+        "turbo.outbox",
+        "turbo.page_sessions",
+        "turbo.replay",
+        "turbo.sessions",
+    },
     # Fan-out: one layer subscription per stream per process.
     {"turbo.hub", "turbo.watch"},
     # The stream history.

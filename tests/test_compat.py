@@ -12,6 +12,7 @@ from channels.sessions import InstanceSessionWrapper
 from channels_redis.core import RedisChannelLayer
 from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.db import connection, transaction
+from django.http import HttpResponse
 from django.test import TestCase
 
 from turbo import compat
@@ -115,6 +116,18 @@ class OpenedByTestCaseTests(TestCase):
             assert not compat.opened_by_testcase(connection.atomic_blocks[-1]), (
                 "Django marks atomic blocks a test opens as TestCase's (Atomic._from_testcase)"
             )
+
+
+def test_a_response_calls_what_call_after_response_adds_when_it_is_closed():
+    called = []
+    response = HttpResponse("sent")
+    compat.call_after_response(response, lambda: called.append("after"))
+    assert called == []
+    response.close()
+    assert called == ["after"], (
+        "Django's HttpResponseBase.close() no longer calls _resource_closers: "
+        "turbo.middleware would tell a session's sockets to reconnect before the new cookie"
+    )
 
 
 # Channels

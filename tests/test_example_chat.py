@@ -228,17 +228,6 @@ async def add_stream_source(page: Any, attributes: dict[str, str], parent: str =
     )
 
 
-# The server tells the old session's sockets of a login before Django sends the
-# login's response, so the client's new socket may handshake with the old
-# cookie. TurboMiddleware must tell them once the response is sent; until it
-# does, these fail.
-AWAITS_NOTICE_AFTER_RESPONSE = pytest.mark.xfail(
-    reason="TurboMiddleware sends the session-changed notice before the login's response",
-    strict=False,
-)
-
-
-@AWAITS_NOTICE_AFTER_RESPONSE
 async def test_a_private_room_opened_after_a_turbo_drive_login_is_live(chromium, chat):
     elsewhere = await open_room(chromium, chat, PRIVATE_ROOM, user="alice")
     page = await new_page(chromium)
@@ -298,7 +287,6 @@ async def test_a_logout_in_one_tab_stops_another_tabs_private_room_and_says_so(c
     assert await b.locator("#messages li", has_text="after the logout").count() == 0
 
 
-@AWAITS_NOTICE_AFTER_RESPONSE
 async def test_a_subscribe_refused_before_a_login_is_granted_on_the_socket_that_follows(
     chromium, chat
 ):

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from channels.consumer import AsyncConsumer
     from django.db.backends.base.base import BaseDatabaseWrapper
     from django.db.transaction import Atomic
+    from django.http import HttpResponseBase
 
 # Django
 
@@ -83,6 +84,17 @@ def opened_by_testcase(block: Atomic) -> bool:
     TestCase's: commit callbacks then run early in tests, rather than never.
     """
     return getattr(block, "_from_testcase", True)
+
+
+def call_after_response(response: HttpResponseBase, function: Callable[[], object]) -> None:
+    """Have ``function`` called once ``response`` is sent, when the handler closes it.
+
+    Django's WSGI and ASGI handlers call ``response.close()`` after its last
+    chunk, which calls the response's ``_resource_closers``; there is no
+    public way to add one, and ``request_finished`` does not say which
+    request finished.
+    """
+    response._resource_closers.append(function)  # type: ignore[attr-defined]
 
 
 # Channels

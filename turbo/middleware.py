@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from channels.layers import get_channel_layer
 from django.utils.functional import cached_property
 
 from turbo import hints, revocation
+from turbo.compat import call_after_response
 from turbo.history.positions import apage_position, page_position, page_rendered_from
 from turbo.http import accepts_turbo_stream
 from turbo.page_sessions import ensure_session, needs_session, watching_subscribes
@@ -118,10 +119,10 @@ class TurboMiddleware:
         position = page_position(get_channel_layer()) if _renders_page(request) else None
         session_key = _session_key(request)
         with _serving(request, position) as (refreshes, page):
-            response = self.get_response(request)
+            response = cast("HttpResponseBase", self.get_response(request))
         refreshes.send()
         ensure_session(request, page)
-        revocation.session_changed(_left_session(request, session_key))
+        _tell_the_left_session(request, session_key, response)
         return response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
@@ -134,7 +135,7 @@ class TurboMiddleware:
         await refreshes.asend()
         if needs_session(request, page):
             await sync_to_async(ensure_session)(request, page)
-        await revocation.asession_changed(_left_session(request, session_key))
+        _tell_the_left_session(request, session_key, response)
         return response
 
 
@@ -142,6 +143,19 @@ def _session_key(request: HttpRequest) -> str | None:
     # The key only: reading it does not load the session.
     session = getattr(request, "session", None)
     return getattr(session, "session_key", None)
+
+
+def _tell_the_left_session(
+    request: HttpRequest, before: str | None, response: HttpResponseBase
+) -> None:
+    """Ask the sockets of the session ``request`` left to reconnect, once ``response`` is sent.
+
+    Not before: a page told sooner would reconnect with the old cookie, the
+    one the response replaces.
+    """
+    left = _left_session(request, before)
+    if left is not None:
+        call_after_response(response, lambda: revocation.session_changed(left))
 
 
 def _left_session(request: HttpRequest, before: str | None) -> str | None:
