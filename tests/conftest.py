@@ -311,9 +311,11 @@ def private_redis() -> Iterator[RedisProcess]:
     if shutil.which("redis-server") is None:
         unavailable("redis-server is not installed: apt-get install redis-server")
     redis = RedisProcess()
-    redis.start()
-    yield redis
-    redis.stop()
+    try:
+        redis.start()
+        yield redis
+    finally:
+        redis.close()
 
 
 @pytest.fixture

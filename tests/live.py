@@ -123,6 +123,13 @@ class RedisProcess:
             self.process.terminate()
             self.process.wait(10)
 
+    def close(self) -> None:
+        """Stop the server for good and drop its log."""
+        try:
+            self.stop()
+        finally:
+            self.log.close()
+
     def output(self) -> str:
         return Path(self.log.name).read_text(errors="replace")
 

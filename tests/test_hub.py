@@ -16,7 +16,7 @@ from django.utils.safestring import mark_safe
 
 from tests.conftest import Socket, layer_config
 from tests.testapp.streams import LobbyStream, RoomStream
-from turbo import batches, fragments, hub, limits, signing
+from turbo import batches, fragments, history, hub, limits, signing
 from turbo.watch import PROBE_INTERVAL, PROBE_TIMEOUT, Watch
 
 pytestmark = pytest.mark.django_db
@@ -375,4 +375,21 @@ async def test_a_probe_late_for_its_timeout_makes_no_page_refresh(layer):
         assert not watching.watch.interrupted
         await stream.aupdate(text="marker", id="x")
         assert "marker" in await socket.receive_html(stream)
+        await socket.communicator.disconnect()
+
+
+@pytest.mark.parametrize("layer", ["redis-pubsub", "redis-core"])
+async def test_a_hub_knows_the_historys_epoch_before_its_first_socket_has_subscribed(layer):
+    """Redis restarted before the first probe loses no probe: only the epoch's
+    change reveals the outage, which the hub must have read before."""
+    stream = LobbyStream()
+    with override_settings(CHANNEL_LAYERS={"default": layer_config(layer)}):
+        socket = Socket()
+        await socket.communicator.connect()
+        await socket.subscribe(stream)
+        [watching] = hub._hubs[asyncio.get_running_loop()].values()
+        kept = history.for_layer(watching.layer)
+        assert isinstance(kept, history.RedisHistory)
+
+        assert watching.watch.epoch == (await kept.position()).epoch
         await socket.communicator.disconnect()

@@ -138,6 +138,7 @@ class Hub:
         self.channel = await self.layer.new_channel(CHANNEL_PREFIX + ".")
         self.tasks.append(asyncio.create_task(self._receive_forever()))
         if not isinstance(self.layer, InMemoryChannelLayer):
+            await self.watch.begin()
             self.tasks.append(asyncio.create_task(self.watch.forever()))
         # The in-memory and Redis core layers forget a membership after
         # group_expiry seconds (a day by default): a tab left open that long

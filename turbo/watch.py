@@ -52,7 +52,8 @@ class Watch:
     - for :data:`SILENCE_LIMIT` seconds, probes neither come back nor fail,
       and nothing else arrives (Redis hung, or cut off by the network);
     - the history's epoch changes (Redis lost its data, the core layer's
-      memberships with it).
+      memberships with it); :meth:`begin` reads it before the hub's first
+      socket joins, so an outage over before the first probe is seen too.
 
     Once a probe comes back after that, the hub joins its groups again and
     tells its sockets to refresh their pages (:meth:`turbo.hub.Hub.tell_possibly_missed`):
@@ -73,6 +74,20 @@ class Watch:
         #: Probes sent and not yet back, by number.
         self.outstanding: set[int] = set()
         self.back: asyncio.Future[None] | None = None
+
+    async def begin(self) -> None:
+        """Read the history's epoch before the hub's first socket joins.
+
+        An outage that follows at once, and ends before the first probe, loses
+        no probe: only the epoch's change reveals it, and it must be known from
+        before. Unreadable, the layer is taken to have lost broadcasts::
+
+            await hub.watch.begin()
+        """
+        try:
+            await self.epoch_kept()
+        except Exception as error:
+            self.interrupt(error)
 
     async def forever(self) -> None:
         """Probe the layer every :data:`PROBE_INTERVAL`, until cancelled."""
