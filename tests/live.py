@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import os
 import random
@@ -29,7 +30,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 import websockets
 from django.db import connection
@@ -47,21 +48,38 @@ TOKEN = re.compile(r'<turbo-channels-stream-source [^>]*token="([^"]+)"')
 POSITION = re.compile(r'position="([^"]+)"')
 
 
+#: Ports this process has claimed, each held by an open, locked file until it exits.
+_CLAIMS: list[IO[bytes]] = []
+_CLAIMS_DIR = Path(tempfile.gettempdir()) / "turbo-test-ports"
+
+
 def free_port() -> int:
     """A free port below Linux's ephemeral range (32768 and up by default).
 
     A port the kernel handed out could be given again, between this probe and
-    the server's bind, to an outgoing connection (Redis, the browser) or to
-    another tox environment's probe.
+    the server's bind, to an outgoing connection (Redis, the browser). Two test
+    processes (CI runs tox environments in parallel) could both probe the same
+    port before either server binds it, and one would then talk to the other's
+    server: each port is claimed with a lock on a file in a shared directory,
+    held for the rest of this process.
     """
+    _CLAIMS_DIR.mkdir(exist_ok=True)
     while True:
         port = random.randrange(20000, 32768)
+        claim = (_CLAIMS_DIR / str(port)).open("ab")
+        try:
+            fcntl.flock(claim, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            claim.close()
+            continue
         with socket.socket() as probe:
             try:
                 probe.bind(("127.0.0.1", port))
             except OSError:
+                claim.close()
                 continue
-            return port
+        _CLAIMS.append(claim)
+        return port
 
 
 def wait_until_listening(

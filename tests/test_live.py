@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import subprocess
+import sys
 
 import pytest
 import websockets
 
 from tests.conftest import layer_config
-from tests.live import POSITION, TOKEN, LiveSocket, manage
+from tests.live import POSITION, ROOT, TOKEN, LiveSocket, free_port, manage
 from tests.strategies import sign
 from tests.testapp.models import Room
 from tests.testapp.streams import LobbyStream
@@ -173,3 +175,20 @@ async def test_a_broadcast_between_the_pages_render_and_its_subscribe_is_replaye
     [missed] = answer["missed"]
     assert f'<li id="{output.strip()}">' in missed["html"]
     assert "in between" in missed["html"]
+
+
+def test_a_port_one_test_process_claimed_is_not_handed_to_another():
+    # Two tox environments probing the same port before either server bound it
+    # once sent a test's requests to the other environment's server.
+    claimed = free_port()
+    script = (
+        "import random, sys\n"
+        "from tests import live\n"
+        f"ports, draw = iter([{claimed}, {claimed}]), random.randrange\n"
+        "random.randrange = lambda *bounds: next(ports, None) or draw(*bounds)\n"
+        "print(live.free_port())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert int(result.stdout) != claimed
