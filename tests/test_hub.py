@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from unittest import mock
 
 import pytest
@@ -19,12 +20,34 @@ from tests.testapp.streams import LobbyStream, RoomStream
 from turbo import batches, fragments, history, hub, limits, signing
 from turbo.watch import PROBE_INTERVAL, PROBE_TIMEOUT, Watch
 
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from turbo.streams import Stream
+
 pytestmark = pytest.mark.django_db
 
 
 def count_calls(target: Any, name: str) -> Any:
     """Patch ``target.name`` with a spy that still calls it."""
     return mock.patch.object(target, name, wraps=getattr(target, name))
+
+
+@contextlib.asynccontextmanager
+async def subscribed_on(config: dict[str, Any], stream: Stream) -> AsyncIterator[Socket]:
+    """A socket subscribed to ``stream`` on a default layer of ``config``, closed after."""
+    with override_settings(CHANNEL_LAYERS={"default": config}):
+        socket = Socket()
+        await socket.communicator.connect()
+        await socket.subscribe(stream)
+        yield socket
+        await socket.communicator.disconnect()
+
+
+def the_hub() -> hub.Hub:
+    """This loop's only hub."""
+    [watching] = hub._hubs[asyncio.get_running_loop()].values()
+    return watching
 
 
 async def test_many_sockets_share_one_membership_and_one_encoding(connect, channel_layer):
@@ -124,16 +147,11 @@ async def test_a_subscriber_outlives_the_layers_group_expiry(layer):
     # hub renews its memberships before that.
     config = layer_config(layer, group_expiry=2)
     stream = RoomStream.for_pk(1)
-    with override_settings(CHANNEL_LAYERS={"default": config}):
-        socket = Socket()
-        await socket.communicator.connect()
-        await socket.subscribe(stream)
-
+    async with subscribed_on(config, stream) as socket:
         await asyncio.sleep(5)  # the condition under test: time passing, not a sync
         await stream.aupdate(text="a day later", id="x")
 
         assert "a day later" in await socket.receive_html(stream)
-        await socket.communicator.disconnect()
 
 
 @pytest.mark.parametrize(
@@ -341,11 +359,8 @@ async def test_a_probe_late_for_its_timeout_makes_no_page_refresh(layer):
     """A probe late, as behind a stalled loop or a slow Redis, but in order, is
     no sign of a loss: pages must not all refresh."""
     stream = LobbyStream()
-    with override_settings(CHANNEL_LAYERS={"default": layer_config(layer)}):
-        socket = Socket()
-        await socket.communicator.connect()
-        await socket.subscribe(stream)
-        [watching] = hub._hubs[asyncio.get_running_loop()].values()
+    async with subscribed_on(layer_config(layer), stream) as socket:
+        watching = the_hub()
         arrivals: asyncio.Queue[object] = asyncio.Queue()
         arrived = watching.watch.arrived
 
@@ -375,21 +390,15 @@ async def test_a_probe_late_for_its_timeout_makes_no_page_refresh(layer):
         assert not watching.watch.interrupted
         await stream.aupdate(text="marker", id="x")
         assert "marker" in await socket.receive_html(stream)
-        await socket.communicator.disconnect()
 
 
 @pytest.mark.parametrize("layer", ["redis-pubsub", "redis-core"])
 async def test_a_hub_knows_the_historys_epoch_before_its_first_socket_has_subscribed(layer):
     """Redis restarted before the first probe loses no probe: only the epoch's
     change reveals the outage, which the hub must have read before."""
-    stream = LobbyStream()
-    with override_settings(CHANNEL_LAYERS={"default": layer_config(layer)}):
-        socket = Socket()
-        await socket.communicator.connect()
-        await socket.subscribe(stream)
-        [watching] = hub._hubs[asyncio.get_running_loop()].values()
+    async with subscribed_on(layer_config(layer), LobbyStream()):
+        watching = the_hub()
         kept = history.for_layer(watching.layer)
         assert isinstance(kept, history.RedisHistory)
 
         assert watching.watch.epoch == (await kept.position()).epoch
-        await socket.communicator.disconnect()
