@@ -13,6 +13,7 @@ from django.core import signing as django_signing
 from django.core.exceptions import ImproperlyConfigured
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
+from django.template import Context, Template
 from django.test import RequestFactory
 
 import turbo
@@ -35,6 +36,17 @@ from turbo.testing import capture_broadcasts
 def test_name_is_app_label_and_class_name():
     assert RoomStream.stream_name() == "testapp:RoomStream"
     assert UserStream.stream_name() == "testapp:UserStream"
+
+
+def test_stream_name_reads_as_a_property_too_as_turbo_django_wrote_it():
+    room_stream = RoomStream.for_pk(3)
+    for name in (RoomStream.stream_name, room_stream.stream_name):
+        assert name == "testapp:RoomStream"
+        assert name() == "testapp:RoomStream"
+        assert type(name()) is str
+        assert f"{name}" == "testapp:RoomStream"
+    rendered = Template("{{ stream.stream_name }}").render(Context({"stream": room_stream}))
+    assert rendered == "testapp:RoomStream"
 
 
 def test_stream_outside_an_app_needs_app_label():

@@ -18,6 +18,7 @@ from turbo.stream_actions import StreamActions
 from turbo.suppression import suppress_broadcasts
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from contextlib import AbstractContextManager
 
     from django.contrib.auth.base_user import AbstractBaseUser
@@ -27,6 +28,34 @@ if TYPE_CHECKING:
 
 #: Prefix of every channel-layer group a stream uses.
 GROUP_PREFIX = "turbo."
+
+
+class StreamName(str):
+    """A stream's name that can also be called, returning itself.
+
+    Ours is a method, ``RoomStream.stream_name()``, turbo-django's a property,
+    ``RoomStream.stream_name``: as a string that is callable, both spellings
+    give ``"chat:RoomStream"``, and an f-string or a template shows the name,
+    not a bound method::
+
+        assert RoomStream.stream_name == RoomStream.stream_name() == "chat:RoomStream"
+    """
+
+    __slots__ = ()
+
+    def __call__(self) -> str:
+        return str(self)
+
+
+class StreamNameDescriptor:
+    """Gives :class:`StreamName` of the owner class, on the class and on instances."""
+
+    def __init__(self, name_of: Callable[[Any], str]) -> None:
+        self.name_of = name_of
+        self.__doc__ = name_of.__doc__
+
+    def __get__(self, instance: object, owner: type) -> StreamName:
+        return StreamName(self.name_of(owner))
 
 
 class Stream(StreamActions):
@@ -66,9 +95,15 @@ class Stream(StreamActions):
         stream._init_kwargs = kwargs
         return stream
 
-    @classmethod
+    @StreamNameDescriptor
     def stream_name(cls) -> str:
-        """The stream class's name, ``"<app_label>:<ClassName>"``."""
+        """The stream class's name, ``"<app_label>:<ClassName>"``.
+
+        Call it, ``RoomStream.stream_name()``, or read it as turbo-django's
+        property was read, ``RoomStream.stream_name``: it is a :class:`StreamName`,
+        a string that returns itself when called. Both work on an instance and
+        in a template, ``{{ stream.stream_name }}``.
+        """
         return cls._meta.name
 
     def identity(self) -> tuple[list[Any], dict[str, Any]]:
