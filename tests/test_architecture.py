@@ -69,7 +69,7 @@ LAYERS: list[set[str]] = [
         "turbo.transactions",
     },
     # Markup: <turbo-stream> elements.
-    {"turbo.fragments", "turbo.markup"},
+    {"turbo.fragments", "turbo.markup", "turbo.positional"},
     # The socket's parts.
     {
         "turbo.flow",
