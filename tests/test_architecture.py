@@ -36,6 +36,7 @@ LAYERS: list[set[str]] = [
         "turbo.middleware",
         "turbo.pytest_plugin",
         "turbo.routing",
+        "turbo.shortcuts",
         "turbo.templatetags",
         "turbo.templatetags.turbo_streams",
         "turbo.testing",

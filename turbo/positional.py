@@ -88,7 +88,7 @@ def names_targets(function: Callable[P, R]) -> Callable[P, R]:
 
         async def acall(*args: Any, **kwargs: Any) -> Any:
             check(args, kwargs)
-            return await function(*args, **kwargs)  # type: ignore[misc]
+            return await function(*args, **kwargs)
 
         return cast("Callable[P, R]", functools.update_wrapper(acall, function))
 
