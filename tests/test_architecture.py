@@ -44,6 +44,7 @@ LAYERS: list[set[str]] = [
     # Streams: what users subclass, their hooks and tokens, and the registry.
     {
         "turbo.declarative",
+        "turbo.hook_calls",
         "turbo.hooks",
         "turbo.identity",
         "turbo.later",

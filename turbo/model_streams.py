@@ -137,7 +137,11 @@ class ModelStream(Stream):
 
         ``created`` is true when the transaction inserted the row. Saves of one
         instance within a transaction are coalesced into one call; ``kwargs``
-        carry ``using`` and ``update_fields`` (``None`` for a full save).
+        carry ``update_fields`` (``None`` for a full save), ``using``, and, as
+        turbo-django's signal gave them, ``raw`` (always false: raw saves run
+        no hook) and ``signal`` (``post_save``). Any signature that takes the
+        instance first works, ``def on_save(self, instance, **kwargs)`` too:
+        each value goes where the signature takes it (:mod:`turbo.hook_calls`).
         """
 
     def on_delete(self, instance: Any, *args: Any, **kwargs: Any) -> None:
@@ -145,7 +149,9 @@ class ModelStream(Stream):
 
         ``instance`` keeps its primary key and foreign-key ids as they were
         before the delete. An instance created and deleted in the same
-        transaction calls neither hook. ``kwargs`` carry ``using``.
+        transaction calls neither hook. ``kwargs`` carry ``using``, ``origin``
+        (the instance or queryset whose delete started it) and ``signal``
+        (``post_delete``).
         """
 
     def broadcast_declared(self, instance: Any, change: Change) -> None:
@@ -181,6 +187,8 @@ class ModelStream(Stream):
                 f"{cls.__qualname__} cannot add '.{attribute}' to "
                 f"{model._meta.label}: the model already defines that attribute."
             )
+        cls._meta.hook_call("on_save")  # a hook that cannot be called fails here, not on save
+        cls._meta.hook_call("on_delete")
         setattr(model, attribute, StreamDescriptor(cls))
         registry.add_for_model(model, attribute, cls)
         if apps.models_ready:

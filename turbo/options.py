@@ -9,12 +9,14 @@ from typing import TYPE_CHECKING, Any, get_args
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 
+from turbo import hook_calls
 from turbo.markup import InsertAction
 from turbo.registry import ATTRIBUTE
 
 if TYPE_CHECKING:
     from django.db.models import Model
 
+    from turbo.hook_calls import HookCall
     from turbo.markup import TemplateName
     from turbo.streams import Stream
 
@@ -75,6 +77,7 @@ class StreamOptions:
         #: The concrete parent whose model this class did not inherit, for the error.
         self.concrete_parent = parent.stream_class if parent and not parent.abstract else None
         self._app_label: str | None = declared.get("app_label")
+        self._hook_calls: dict[str, HookCall] = {}
         self._check_declared_broadcasts()
 
     def _check_declared_broadcasts(self) -> None:
@@ -118,3 +121,17 @@ class StreamOptions:
         """
         signature = inspect.signature(self.stream_class.__init__)
         return signature.replace(parameters=list(signature.parameters.values())[1:])
+
+    def hook_call(self, hook: str) -> HookCall:
+        """The class's ``on_save`` or ``on_delete`` bound to its signature.
+
+        Read once per hook function (:func:`turbo.hook_calls.bind`), again only
+        if the class's hook is replaced. Raises :exc:`TypeError` for a hook
+        that cannot be called.
+        """
+        function = getattr(self.stream_class, hook)
+        call = self._hook_calls.get(hook)
+        if call is None or call.function is not function:
+            call = hook_calls.bind(function, hook, self.stream_class.__qualname__)
+            self._hook_calls[hook] = call
+        return call
