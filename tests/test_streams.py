@@ -63,6 +63,26 @@ def test_stream_outside_an_app_needs_app_label():
     assert Labelled.stream_name() == "elsewhere:Labelled"
 
 
+def test_meta_app_name_is_turbo_djangos_app_label():
+    class Named(turbo.Stream):
+        class Meta:
+            app_name = "elsewhere"
+
+    class Both(turbo.Stream):
+        class Meta:
+            app_name = app_label = "elsewhere"
+
+    assert Named.stream_name() == Both.stream_name().replace("Both", "Named") == "elsewhere:Named"
+    assert Named._meta.app_name == Named._meta.app_label == "elsewhere"
+    assert RoomStream._meta.app_name == "testapp"
+    with pytest.raises(TypeError, match="sets app_name .* and app_label to different values"):
+
+        class Clash(turbo.Stream):
+            class Meta:
+                app_name = "one"
+                app_label = "two"
+
+
 def test_init_args_are_identity():
     assert UserStream(3).group == UserStream(3).group
     assert UserStream(3).group != UserStream(4).group

@@ -62,6 +62,13 @@ class StreamOptions:
     ) -> None:
         self.stream_class = stream_class
         declared = {k: v for k, v in vars(meta).items() if not k.startswith("_")} if meta else {}
+        if "app_name" in declared:  # turbo-django's name of app_label
+            app_name = declared.pop("app_name")
+            if declared.setdefault("app_label", app_name) != app_name:
+                raise TypeError(
+                    f"{stream_class.__qualname__}.Meta sets app_name (turbo-django's name of "
+                    f"app_label) and app_label to different values; keep app_label only."
+                )
         unknown = sorted(set(declared) - set(_OPTIONS))
         if unknown:
             raise TypeError(
@@ -107,6 +114,11 @@ class StreamOptions:
                 f"app; set app_label in its class Meta."
             )
         return config.label
+
+    @property
+    def app_name(self) -> str:
+        """turbo-django's name of :attr:`app_label`: the same value."""
+        return self.app_label
 
     @property
     def name(self) -> str:
