@@ -200,6 +200,34 @@ def test_for_pk_normalises_the_pk():
     assert DocumentStream.for_pk(str(pk)).group == DocumentStream.for_pk(pk).group
 
 
+@pytest.mark.django_db
+def test_turbo_djangos_model_stream_constructors(django_assert_num_queries):
+    room = Room.objects.create(name="r")
+    expected = room.stream
+    with django_assert_num_queries(0):
+        built = [
+            RoomStream(room.pk),
+            RoomStream(str(room.pk)),
+            RoomStream(room.pk, room),
+            RoomStream(instance=room),
+            RoomStream.from_pk(room.pk),
+            RoomStream.from_instance(room),
+        ]
+    assert all(stream == expected for stream in built)
+    assert built[3].instance is built[5].instance is room
+    with django_assert_num_queries(1):
+        assert built[0].instance == room
+
+
+def test_a_model_stream_needs_one_instance_or_pk():
+    with pytest.raises(TypeError, match=r"needs a testapp.Room instance or a primary key"):
+        RoomStream()
+    with pytest.raises(ValueError, match="is not the primary key of"):
+        RoomStream(2, Room(pk=1, name="r"))
+    with pytest.raises(TypeError, match="got two instances"):
+        RoomStream(Room(pk=1), instance=Room(pk=2))
+
+
 def test_non_json_init_args_are_refused():
     with pytest.raises(TypeError, match="must be JSON-serialisable"):
         UserStream(object()).group  # noqa: B018
