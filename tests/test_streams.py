@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.contrib.auth.models import User
 from django.core import signing as django_signing
 from django.core.exceptions import ImproperlyConfigured
 from django.core.serializers.json import DjangoJSONEncoder
@@ -75,7 +76,7 @@ def test_meta_app_name_is_turbo_djangos_app_label():
     assert Named.stream_name() == Both.stream_name().replace("Both", "Named") == "elsewhere:Named"
     assert Named._meta.app_name == Named._meta.app_label == "elsewhere"
     assert RoomStream._meta.app_name == "testapp"
-    with pytest.raises(TypeError, match="sets app_name .* and app_label to different values"):
+    with pytest.raises(TypeError, match=r"sets app_name .* and app_label to different values"):
 
         class Clash(turbo.Stream):
             class Meta:
@@ -170,8 +171,10 @@ def test_group_is_the_same_in_another_process():
     code = (
         "import django, uuid; django.setup();"
         "from tests.testapp.streams import RoomStream, DocumentStream, UserStream;"
+        "from django.contrib.auth.models import User;"
         f"print(RoomStream.for_pk(7).group, DocumentStream.for_pk('{pk}').group,"
-        " UserStream(7, kind='a').group, UserStream(user_id=uuid.UUID(int=9)).group)"
+        " UserStream(7, kind='a').group, UserStream(user_id=uuid.UUID(int=9)).group,"
+        " UserStream(User(pk=7)).group)"
     )
     env = {"DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONHASHSEED": "random"}
 
@@ -190,8 +193,50 @@ def test_group_is_the_same_in_another_process():
         DocumentStream.for_pk(pk).group,
         UserStream(7, kind="a").group,
         UserStream(str(pk), kind="all").group,
+        UserStream(User(pk=7), kind="all").group,
     ]
     assert groups_in_a_new_process() == groups_in_a_new_process() == here
+
+
+@pytest.mark.django_db
+def test_a_model_instance_argument_is_its_model_and_pk(django_user_model):
+    user = django_user_model.objects.create_user("ann")
+    stream = UserStream(user)
+
+    assert stream.identity() == (
+        [],
+        {"user_id": {"turbo.model": "auth.user", "pk": user.pk}, "kind": "all"},
+    )
+    assert UserStream(django_user_model.objects.get(pk=user.pk)) == stream
+    assert UserStream(user) != UserStream(user.pk)
+    with pytest.raises(ValueError, match="no primary key yet: save it before passing it"):
+        UserStream(django_user_model(username="unsaved")).group  # noqa: B018
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_stream_rebuilt_from_a_token_gets_the_instance_without_a_query(django_user_model):
+    user = await django_user_model.objects.acreate(username="ann", is_staff=True)
+    token = signing.dumps(UserStream(user, kind="mentions"))
+
+    # In async code, where a query would raise SynchronousOnlyOperation.
+    rebuilt = signing.loads(token)
+
+    assert rebuilt == UserStream(user, kind="mentions")
+    assert isinstance(rebuilt.user_id, django_user_model)
+    assert (rebuilt.user_id.pk, rebuilt.user_id == user) == (user.pk, True)
+    assert await sync_to_async(lambda: rebuilt.user_id.is_staff)() is True
+
+
+def test_a_token_naming_an_unknown_model_names_the_stream():
+    token = django_signing.dumps(
+        ["testapp:UserStream", [], {"user_id": {"turbo.model": "nope.gone", "pk": 1}}],
+        salt=signing.SALT,
+        compress=True,
+    )
+    with pytest.raises(
+        signing.UnknownStream, match=r"testapp:UserStream cannot be rebuilt .* No model 'nope.gone'"
+    ):
+        signing.loads(token)
 
 
 def test_for_pk_normalises_the_pk():

@@ -12,7 +12,7 @@ import json
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
-from turbo.identity import canonical_arguments, json_normalised
+from turbo.identity import canonical_arguments, json_normalised, restored
 from turbo.options import StreamOptions
 from turbo.stream_actions import StreamActions
 from turbo.suppression import suppress_broadcasts
@@ -122,8 +122,14 @@ class Stream(StreamActions):
 
     @classmethod
     def from_identity(cls, args: list[Any], kwargs: dict[str, Any]) -> Self:
-        """Rebuild the stream that :meth:`identity` described."""
-        return cls(*args, **kwargs)
+        """Rebuild the stream that :meth:`identity` described.
+
+        A model instance given to the constructor comes back as an instance of
+        its model with only its primary key loaded (:func:`turbo.identity.restored`):
+        ``user == self.user`` and ``self.user.pk`` need no query, other fields
+        load when first read.
+        """
+        return cls(*restored(args), **restored(kwargs))
 
     @cached_property
     def group(self) -> str:
