@@ -71,7 +71,7 @@ LAYERS: list[set[str]] = [
         "turbo.transactions",
     },
     # Markup: <turbo-stream> elements.
-    {"turbo.fragments", "turbo.markup", "turbo.positional"},
+    {"turbo.fragments", "turbo.markup", "turbo.positional", "turbo.raw_markup"},
     # The socket's parts.
     {
         "turbo.flow",

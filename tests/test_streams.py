@@ -687,3 +687,59 @@ async def test_broadcasting_fragments_refuses_one_built_with_a_request():
             await stream.abroadcast(leaky)
 
     assert broadcasts == []
+
+
+RAW = (
+    '<turbo-stream action="remove" target="draft"></turbo-stream>\n'
+    '  <turbo-stream action="append" targets=".list" data-x="1">'
+    "<template><li>a</li><br></template></turbo-stream>"
+)
+
+
+def test_stream_raw_sends_the_markup_as_written():
+    with capture_broadcasts() as broadcasts:
+        LobbyStream().stream_raw(RAW)
+
+    [sent] = broadcasts
+    assert sent.html == RAW.replace("\n  ", "")
+    removed, appended = sent.fragments
+    assert (removed.action, removed.target, removed.content) == ("remove", "draft", "")
+    assert (appended.action, appended.targets, appended.attributes) == (
+        "append",
+        ".list",
+        {"data-x": "1"},
+    )
+    assert appended.content == "<li>a</li><br>"
+
+
+async def test_astream_raw_is_its_async_twin():
+    with capture_broadcasts() as broadcasts:
+        await LobbyStream().astream_raw(RAW)
+    assert [b.html for b in broadcasts] == [RAW.replace("\n  ", "")]
+
+
+@pytest.mark.parametrize(
+    ("markup", "problem"),
+    [
+        ("<li>hi</li>", r"<li> is outside any <turbo-stream> \(line 1, column 1\)"),
+        ("hello", r"text 'hello' is outside any <turbo-stream> \(line 1, column 1\)"),
+        ("", r"there is no <turbo-stream> element"),
+        (
+            '<turbo-stream action="remove" target="a"></turbo-stream>\n<turbo-stream action="x">',
+            r"a <turbo-stream> is not closed \(line 2, column 1\)",
+        ),
+        ('<turbo-stream target="a"></turbo-stream>', r"a <turbo-stream> has no action"),
+        ('<turbo-stream action="remove" target="a"/>', r"is self-closing"),
+        ("</turbo-stream>", r"</turbo-stream> closes no <turbo-stream>"),
+    ],
+)
+def test_stream_raw_refuses_what_is_not_turbo_stream_elements(markup, problem):
+    with capture_broadcasts() as broadcasts, pytest.raises(ValueError, match=problem) as raised:
+        LobbyStream().stream_raw(markup)
+    assert "call an action instead: stream.update(text=..., id=...)" in str(raised.value)
+    assert broadcasts == []
+
+
+def test_stream_raw_takes_a_string():
+    with pytest.raises(TypeError, match=r"stream_raw\(\) takes markup as a str, not bytes"):
+        LobbyStream().stream_raw(b"<turbo-stream></turbo-stream>")

@@ -12,6 +12,7 @@ import json
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
+from turbo import raw_markup
 from turbo.identity import canonical_arguments, json_normalised, restored
 from turbo.options import StreamOptions
 from turbo.stream_actions import StreamActions
@@ -152,6 +153,27 @@ class Stream(StreamActions):
         Override it to restrict a stream, e.g. ``return user.is_authenticated``.
         """
         return True
+
+    def stream_raw(self, markup: str) -> None:
+        """Broadcast ``<turbo-stream>`` elements written by hand (turbo-django's method).
+
+        ``markup`` is sent as written, so it must be made of ``<turbo-stream>``
+        elements, each with an action, and nothing else but whitespace; anything
+        else raises :exc:`ValueError` saying where (:mod:`turbo.raw_markup`).
+        The caller vouches for what the elements hold, as for ``mark_safe()``::
+
+            stream.stream_raw('<turbo-stream action="remove" target="draft"></turbo-stream>')
+
+        Prefer an action method, which escapes: ``stream.remove(id="draft")``.
+        """
+        self._broadcast_now("stream_raw", *raw_markup.parse(markup, "stream_raw"))
+
+    async def astream_raw(self, markup: str) -> None:
+        """Async twin of :meth:`stream_raw`: ``await stream.astream_raw(...)``.
+
+        There is no ``stream_raw_later``: the markup is already rendered.
+        """
+        await self._abroadcast_now("astream_raw", *raw_markup.parse(markup, "astream_raw"))
 
     @classmethod
     def suppress_broadcasts(cls) -> AbstractContextManager[None]:
