@@ -214,3 +214,18 @@ def test_streams_for_models_without_hooks_connect_no_receivers():
     assert not post_delete.has_listeners(Tag)
     assert post_delete.has_listeners(Document)
     assert not post_delete.has_listeners(Plain)
+
+
+def test_turbo_djangos_registry_methods():
+    assert turbo.stream_registry is registry
+    assert registry.get_stream("testapp", "RoomStream") is RoomStream
+    assert registry.get_stream_names() == [c.stream_name() for c in registry.classes()]
+    assert "testapp:RoomStream" in registry.get_stream_names()
+    with pytest.raises(LookupError, match="No stream named 'testapp:Nope'"):
+        registry.get_stream("testapp", "Nope")
+    with pytest.raises(
+        TypeError,
+        match=r"add_stream\(\) is turbo-django's: register the class with "
+        r"turbo.registry.register\(RoomStream\)",
+    ):
+        registry.add_stream("testapp", "RoomStream", RoomStream)

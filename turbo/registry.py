@@ -105,6 +105,31 @@ class StreamRegistry:
             known = ", ".join(sorted(self._by_name)) or "none"
             raise LookupError(f"No stream named {name!r}; registered streams: {known}.") from None
 
+    def get_stream(self, app_name: str, stream_name: str) -> type[Stream]:
+        """turbo-django's lookup by app and class name: ``get(f"{app_name}:{stream_name}")``.
+
+        Unlike theirs, an unknown name raises :exc:`LookupError` rather than
+        give ``None``.
+        """
+        return self.get(f"{app_name}:{stream_name}")
+
+    def get_stream_names(self) -> list[str]:
+        """turbo-django's list of every registered stream's name, in the order registered."""
+        return list(self._by_name)
+
+    def add_stream(self, app_name: str, stream_name: str, stream: type[Stream]) -> None:
+        """turbo-django's registration by name: a :exc:`TypeError` pointing to :meth:`register`.
+
+        A stream's name here is always ``"<app_label>:<ClassName>"``, so a name
+        given apart from the class could disagree with it.
+        """
+        raise TypeError(
+            f"add_stream() is turbo-django's: register the class with "
+            f"turbo.registry.register({stream.__qualname__}) (or the @turbo.register "
+            f"decorator); its name comes from the class, with Meta.app_label to set "
+            f"{app_name!r}."
+        )
+
     def for_model(self, model: type[Model], attribute: str = ATTRIBUTE) -> type[ModelStream] | None:
         """The ModelStream reached as ``instance.<attribute>`` on ``model``, if any.
 
