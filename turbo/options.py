@@ -115,6 +115,20 @@ class StreamOptions:
             )
         return config.label
 
+    def default_app_label(self, label: str) -> None:
+        """Take app ``label`` unless something else names the stream's app.
+
+        That is, unless ``Meta`` sets ``app_label`` or the stream's module is
+        part of an installed app. Autodiscovery gives a stream that an app's
+        ``streams.py`` imports from outside any app that app's label, as
+        turbo-django named it.
+        """
+        if self._app_label is None and not apps.get_containing_app_config(
+            self.stream_class.__module__
+        ):
+            self._app_label = label
+            self.__dict__.pop("app_label", None)
+
     @property
     def app_name(self) -> str:
         """turbo-django's name of :attr:`app_label`: the same value."""
