@@ -743,3 +743,10 @@ def test_stream_raw_refuses_what_is_not_turbo_stream_elements(markup, problem):
 def test_stream_raw_takes_a_string():
     with pytest.raises(TypeError, match=r"stream_raw\(\) takes markup as a str, not bytes"):
         LobbyStream().stream_raw(b"<turbo-stream></turbo-stream>")
+
+
+def test_stream_is_turbo_djangos_name_of_broadcast():
+    frame = turbo.render_frame_string("3 online").update(id="count")
+    with capture_broadcasts() as broadcasts:
+        LobbyStream().stream(frame, fragments.remove(id="draft"))
+    assert [b.html for b in broadcasts] == [str(frame) + str(fragments.remove(id="draft"))]

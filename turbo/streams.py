@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
     from django.contrib.auth.models import AnonymousUser
 
+    from turbo.fragments import Fragment
     from turbo.registry import StreamRegistry
 
 #: Prefix of every channel-layer group a stream uses.
@@ -153,6 +154,14 @@ class Stream(StreamActions):
         Override it to restrict a stream, e.g. ``return user.is_authenticated``.
         """
         return True
+
+    def stream(self, *fragments: Fragment) -> None:
+        """turbo-django's name of :meth:`broadcast`: ``stream.stream(frame)``.
+
+        Takes the frames of :mod:`turbo.shortcuts` (``render_frame_string(text)
+        .update(id="count")``) or any fragments, and sends them in one message.
+        """
+        self._broadcast_now("stream", *fragments)
 
     def stream_raw(self, markup: str) -> None:
         """Broadcast ``<turbo-stream>`` elements written by hand (turbo-django's method).
