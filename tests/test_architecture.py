@@ -36,6 +36,7 @@ LAYERS: list[set[str]] = [
         "turbo.middleware",
         "turbo.pytest_plugin",
         "turbo.routing",
+        "turbo.shortcuts",
         "turbo.templatetags",
         "turbo.templatetags.turbo_streams",
         "turbo.testing",
@@ -43,6 +44,7 @@ LAYERS: list[set[str]] = [
     # Streams: what users subclass, their hooks and tokens, and the registry.
     {
         "turbo.declarative",
+        "turbo.hook_calls",
         "turbo.hooks",
         "turbo.identity",
         "turbo.later",
@@ -69,7 +71,7 @@ LAYERS: list[set[str]] = [
         "turbo.transactions",
     },
     # Markup: <turbo-stream> elements.
-    {"turbo.fragments", "turbo.markup"},
+    {"turbo.fragments", "turbo.markup", "turbo.positional", "turbo.raw_markup"},
     # The socket's parts.
     {
         "turbo.flow",

@@ -7,11 +7,16 @@ import pytest
 from django.core import serializers
 from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 import turbo
 from tests.testapp.models import Announcement, Message, PinnedMessage, Room, Tag
 from tests.testapp.streams import MessageStream
+from turbo import hook_calls
+from turbo.registry import StreamRegistry
+
+SAVE_EXTRAS = ("update_fields", "raw", "using", "signal")
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,11 +30,15 @@ def room():
 def calls(monkeypatch):
     """Record MessageStream hook calls instead of broadcasting."""
     recorded = []
+    # What every call carries the same; test_hooks_get_turbo_djangos_keywords checks them.
+    constant = {"raw", "signal", "origin"}
 
     def on_save(self, message, created, *args, **kwargs):
+        kwargs = {k: v for k, v in kwargs.items() if k not in constant}
         recorded.append(("save", type(self), message.pk, created, message.text, kwargs))
 
     def on_delete(self, message, *args, **kwargs):
+        kwargs = {k: v for k, v in kwargs.items() if k not in constant}
         recorded.append(("delete", type(self), message.pk, message.room_id, kwargs))
 
     monkeypatch.setattr(MessageStream, "on_save", on_save)
@@ -416,3 +425,117 @@ def test_ready_is_idempotent(room, calls):
     apps.get_app_config("turbo").ready()
     Message.objects.create(room=room, text="once")
     assert len(calls) == 1
+
+
+def test_hooks_get_turbo_djangos_keywords(room, monkeypatch):
+    """Their signal passed everything after the instance by name: hooks written so work."""
+    recorded = []
+
+    def on_save(self, obj, **kwargs):
+        recorded.append(("save", obj.pk, kwargs))
+
+    def on_delete(self, obj, **kwargs):
+        recorded.append(("delete", obj.pk, kwargs))
+
+    monkeypatch.setattr(MessageStream, "on_save", on_save)
+    monkeypatch.setattr(MessageStream, "on_delete", on_delete)
+    message = Message.objects.create(room=room, text="hi")
+    pk = message.pk
+    message.delete()
+
+    assert recorded == [
+        (
+            "save",
+            pk,
+            {
+                "created": True,
+                "update_fields": None,
+                "raw": False,
+                "using": "default",
+                "signal": post_save,
+            },
+        ),
+        ("delete", pk, {"using": "default", "origin": message, "signal": post_delete}),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("signature", "positional", "named"),
+    [
+        ("self, instance, created, *args, **kwargs", (), ("created", *SAVE_EXTRAS)),
+        ("self, obj, **kwargs", (), ("created", *SAVE_EXTRAS)),
+        ("self, obj, is_new, **kwargs", ("created",), SAVE_EXTRAS),
+        ("self, obj, is_new", ("created",), ()),
+        ("self, obj, *args", ("created",), ()),
+        ("self, obj", (), ()),
+        ("self, *args, **kwargs", (), ("created", *SAVE_EXTRAS)),
+        ("self, obj, created, using", (), ("created", "using")),
+        ("self, obj, /, created=False, *, update_fields=None", (), ("created", "update_fields")),
+    ],
+)
+def test_a_hook_is_bound_to_whatever_it_takes(signature, positional, named):
+    namespace = {}
+    exec(f"def on_save({signature}): pass", namespace)
+
+    call = hook_calls.bind(namespace["on_save"], "on_save", "S")
+
+    assert (call.positional, call.named) == (positional, named)
+
+
+def test_a_bound_hook_is_called_with_the_values_where_it_takes_them():
+    seen = []
+
+    def on_save(self, obj, is_new, using="?"):
+        seen.append((self, obj, is_new, using))
+
+    values = {"created": True, "update_fields": None, "raw": False, "using": "db", "signal": 1}
+    hook_calls.bind(on_save, "on_save", "S")("stream", "obj", values)
+    assert seen == [("stream", "obj", True, "db")]
+
+
+@pytest.mark.parametrize(
+    ("hook", "signature", "why"),
+    [
+        ("on_save", "self", "must take the instance as its first argument"),
+        ("on_save", "self, *, instance", "must take the instance as its first argument"),
+        ("on_save", "self, obj, created, when", "nothing fills its parameter 'when'"),
+        ("on_delete", "self, obj, created", "nothing fills its parameter 'created'"),
+        ("on_delete", "self, obj, *, flag", "nothing fills its parameter 'flag'"),
+    ],
+)
+def test_a_hook_that_cannot_be_called_is_named_with_what_to_write(hook, signature, why):
+    namespace = {}
+    exec(f"def {hook}({signature}): pass", namespace)
+    with pytest.raises(
+        TypeError, match=rf"^S\.{hook}\(\) cannot be called: (it )?{why}\. .* write e\.g\."
+    ):
+        hook_calls.bind(namespace[hook], hook, "S")
+
+
+def test_an_unfit_hook_fails_when_its_stream_registers():
+    class BadHookStream(turbo.ModelStream):
+        class Meta:
+            model = Tag
+            app_label = "testapp"
+            attribute = "bad_hook_stream"
+
+        def on_save(self):
+            pass
+
+    with pytest.raises(TypeError, match=r"BadHookStream\.on_save\(\) cannot be called"):
+        StreamRegistry().register(BadHookStream)
+    assert not hasattr(Tag, "bad_hook_stream")
+
+
+def test_a_hook_is_bound_once_and_again_when_replaced(room, monkeypatch):
+    binds = []
+    real_bind = hook_calls.bind
+    monkeypatch.setattr(hook_calls, "bind", lambda *args: binds.append(args[1]) or real_bind(*args))
+    monkeypatch.setattr(MessageStream, "on_save", lambda self, obj, **kwargs: None)
+    Message.objects.create(room=room, text="a")
+    Message.objects.create(room=room, text="b")
+    assert binds == ["on_save"]
+
+    monkeypatch.setattr(MessageStream, "on_save", lambda self, obj, created: None)
+    Message.objects.create(room=room, text="c")
+    assert binds == ["on_save", "on_save"]

@@ -8,7 +8,12 @@ from django.core.exceptions import ImproperlyConfigured
 
 import turbo
 from tests.testapp.models import Card, Document, Plain, Room, Tag
-from tests.testapp.streams import CardOnBoardStream, CardStream, MessageStream, RoomStream
+from tests.testapp.streams import (
+    CardOnBoardStream,
+    CardStream,
+    LobbyStream,
+    RoomStream,
+)
 from turbo.registry import StreamRegistry, registry
 
 
@@ -25,6 +30,7 @@ def test_autodiscovery_found_the_test_apps_streams():
         "testapp:CardStream",
         "testapp:DocumentStream",
         "testapp:FaultyStream",
+        "testapp:ImportedStream",
         "testapp:LobbyStream",
         "testapp:MessageStream",
         "testapp:PrivateStream",
@@ -44,12 +50,12 @@ def test_unknown_name_lists_the_registered_ones():
         registry.get("chat:Nope")
 
 
-def test_only_concrete_classes_defined_in_the_module_are_registered():
+def test_the_concrete_classes_a_module_defines_or_imports_are_registered():
     fresh = StreamRegistry()
     module = make_module(
         "tests.testapp.streams_extra",
         "import turbo\n"
-        "from tests.testapp.streams import MessageStream as Imported\n"
+        "from tests.testapp.streams import LobbyStream as Imported\n"
         "class Base(turbo.Stream):\n"
         "    class Meta:\n"
         "        abstract = True\n"
@@ -57,9 +63,32 @@ def test_only_concrete_classes_defined_in_the_module_are_registered():
         "    pass\n"
         "helper = 42\n",
     )
-    assert [cls.__name__ for cls in fresh.discover_module(module)] == ["Ticker"]
-    assert sorted(fresh._by_name) == ["testapp:Ticker"]
-    assert MessageStream not in fresh.discover_module(module)
+    assert [cls.__name__ for cls in fresh.discover_module(module)] == ["LobbyStream", "Ticker"]
+    # An imported stream keeps the name of its own module's app.
+    assert sorted(fresh._by_name) == ["testapp:LobbyStream", "testapp:Ticker"]
+    assert fresh.get("testapp:LobbyStream") is LobbyStream
+
+
+def test_a_stream_imported_from_outside_any_app_takes_the_importing_apps_label():
+    """turbo-django's tutorial part 5 writes its streams elsewhere and imports them."""
+    fresh = StreamRegistry()
+    elsewhere = make_module(
+        "shared_streams", "import turbo\nclass Ticker(turbo.Stream):\n    pass\n"
+    )
+    module = make_module("tests.testapp.streams_extra", "")
+    module.Ticker = elsewhere.Ticker
+
+    fresh.discover_module(module, "testapp")
+
+    assert fresh.get("testapp:Ticker") is elsewhere.Ticker
+    assert elsewhere.Ticker.stream_name == "testapp:Ticker"
+
+
+def test_autodiscovery_registers_the_streams_an_apps_streams_py_imports():
+    """tests/testapp/streams.py imports ImportedStream from tests/testapp/live_streams.py."""
+    from tests.testapp.live_streams import ImportedStream
+
+    assert registry.get("testapp:ImportedStream") is ImportedStream
 
 
 def test_registering_twice_is_a_no_op():
@@ -214,3 +243,18 @@ def test_streams_for_models_without_hooks_connect_no_receivers():
     assert not post_delete.has_listeners(Tag)
     assert post_delete.has_listeners(Document)
     assert not post_delete.has_listeners(Plain)
+
+
+def test_turbo_djangos_registry_methods():
+    assert turbo.stream_registry is registry
+    assert registry.get_stream("testapp", "RoomStream") is RoomStream
+    assert registry.get_stream_names() == [c.stream_name() for c in registry.classes()]
+    assert "testapp:RoomStream" in registry.get_stream_names()
+    with pytest.raises(LookupError, match="No stream named 'testapp:Nope'"):
+        registry.get_stream("testapp", "Nope")
+    with pytest.raises(
+        TypeError,
+        match=r"add_stream\(\) is turbo-django's: register the class with "
+        r"turbo.registry.register\(RoomStream\)",
+    ):
+        registry.add_stream("testapp", "RoomStream", RoomStream)

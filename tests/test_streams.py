@@ -9,10 +9,12 @@ import uuid
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.contrib.auth.models import User
 from django.core import signing as django_signing
 from django.core.exceptions import ImproperlyConfigured
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
+from django.template import Context, Template
 from django.test import RequestFactory
 
 import turbo
@@ -37,6 +39,17 @@ def test_name_is_app_label_and_class_name():
     assert UserStream.stream_name() == "testapp:UserStream"
 
 
+def test_stream_name_reads_as_a_property_too_as_turbo_django_wrote_it():
+    room_stream = RoomStream.for_pk(3)
+    for name in (RoomStream.stream_name, room_stream.stream_name):
+        assert name == "testapp:RoomStream"
+        assert name() == "testapp:RoomStream"
+        assert type(name()) is str
+        assert f"{name}" == "testapp:RoomStream"
+    rendered = Template("{{ stream.stream_name }}").render(Context({"stream": room_stream}))
+    assert rendered == "testapp:RoomStream"
+
+
 def test_stream_outside_an_app_needs_app_label():
     class Stray(turbo.Stream):
         pass
@@ -49,6 +62,26 @@ def test_stream_outside_an_app_needs_app_label():
             app_label = "elsewhere"
 
     assert Labelled.stream_name() == "elsewhere:Labelled"
+
+
+def test_meta_app_name_is_turbo_djangos_app_label():
+    class Named(turbo.Stream):
+        class Meta:
+            app_name = "elsewhere"
+
+    class Both(turbo.Stream):
+        class Meta:
+            app_name = app_label = "elsewhere"
+
+    assert Named.stream_name() == Both.stream_name().replace("Both", "Named") == "elsewhere:Named"
+    assert Named._meta.app_name == Named._meta.app_label == "elsewhere"
+    assert RoomStream._meta.app_name == "testapp"
+    with pytest.raises(TypeError, match=r"sets app_name .* and app_label to different values"):
+
+        class Clash(turbo.Stream):
+            class Meta:
+                app_name = "one"
+                app_label = "two"
 
 
 def test_init_args_are_identity():
@@ -138,8 +171,10 @@ def test_group_is_the_same_in_another_process():
     code = (
         "import django, uuid; django.setup();"
         "from tests.testapp.streams import RoomStream, DocumentStream, UserStream;"
+        "from django.contrib.auth.models import User;"
         f"print(RoomStream.for_pk(7).group, DocumentStream.for_pk('{pk}').group,"
-        " UserStream(7, kind='a').group, UserStream(user_id=uuid.UUID(int=9)).group)"
+        " UserStream(7, kind='a').group, UserStream(user_id=uuid.UUID(int=9)).group,"
+        " UserStream(User(pk=7)).group)"
     )
     env = {"DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONHASHSEED": "random"}
 
@@ -158,14 +193,84 @@ def test_group_is_the_same_in_another_process():
         DocumentStream.for_pk(pk).group,
         UserStream(7, kind="a").group,
         UserStream(str(pk), kind="all").group,
+        UserStream(User(pk=7), kind="all").group,
     ]
     assert groups_in_a_new_process() == groups_in_a_new_process() == here
+
+
+@pytest.mark.django_db
+def test_a_model_instance_argument_is_its_model_and_pk(django_user_model):
+    user = django_user_model.objects.create_user("ann")
+    stream = UserStream(user)
+
+    assert stream.identity() == (
+        [],
+        {"user_id": {"turbo.model": "auth.user", "pk": user.pk}, "kind": "all"},
+    )
+    assert UserStream(django_user_model.objects.get(pk=user.pk)) == stream
+    assert UserStream(user) != UserStream(user.pk)
+    with pytest.raises(ValueError, match="no primary key yet: save it before passing it"):
+        UserStream(django_user_model(username="unsaved")).group  # noqa: B018
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_stream_rebuilt_from_a_token_gets_the_instance_without_a_query(django_user_model):
+    user = await django_user_model.objects.acreate(username="ann", is_staff=True)
+    token = signing.dumps(UserStream(user, kind="mentions"))
+
+    # In async code, where a query would raise SynchronousOnlyOperation.
+    rebuilt = signing.loads(token)
+
+    assert rebuilt == UserStream(user, kind="mentions")
+    assert isinstance(rebuilt.user_id, django_user_model)
+    assert (rebuilt.user_id.pk, rebuilt.user_id == user) == (user.pk, True)
+    assert await sync_to_async(lambda: rebuilt.user_id.is_staff)() is True
+
+
+def test_a_token_naming_an_unknown_model_names_the_stream():
+    token = django_signing.dumps(
+        ["testapp:UserStream", [], {"user_id": {"turbo.model": "nope.gone", "pk": 1}}],
+        salt=signing.SALT,
+        compress=True,
+    )
+    with pytest.raises(
+        signing.UnknownStream, match=r"testapp:UserStream cannot be rebuilt .* No model 'nope.gone'"
+    ):
+        signing.loads(token)
 
 
 def test_for_pk_normalises_the_pk():
     assert RoomStream.for_pk("7").group == RoomStream.for_pk(7).group
     pk = uuid.uuid4()
     assert DocumentStream.for_pk(str(pk)).group == DocumentStream.for_pk(pk).group
+
+
+@pytest.mark.django_db
+def test_turbo_djangos_model_stream_constructors(django_assert_num_queries):
+    room = Room.objects.create(name="r")
+    expected = room.stream
+    with django_assert_num_queries(0):
+        built = [
+            RoomStream(room.pk),
+            RoomStream(str(room.pk)),
+            RoomStream(room.pk, room),
+            RoomStream(instance=room),
+            RoomStream.from_pk(room.pk),
+            RoomStream.from_instance(room),
+        ]
+    assert all(stream == expected for stream in built)
+    assert built[3].instance is built[5].instance is room
+    with django_assert_num_queries(1):
+        assert built[0].instance == room
+
+
+def test_a_model_stream_needs_one_instance_or_pk():
+    with pytest.raises(TypeError, match=r"needs a testapp.Room instance or a primary key"):
+        RoomStream()
+    with pytest.raises(ValueError, match="is not the primary key of"):
+        RoomStream(2, Room(pk=1, name="r"))
+    with pytest.raises(TypeError, match="got two instances"):
+        RoomStream(Room(pk=1), instance=Room(pk=2))
 
 
 def test_non_json_init_args_are_refused():
@@ -582,3 +687,66 @@ async def test_broadcasting_fragments_refuses_one_built_with_a_request():
             await stream.abroadcast(leaky)
 
     assert broadcasts == []
+
+
+RAW = (
+    '<turbo-stream action="remove" target="draft"></turbo-stream>\n'
+    '  <turbo-stream action="append" targets=".list" data-x="1">'
+    "<template><li>a</li><br></template></turbo-stream>"
+)
+
+
+def test_stream_raw_sends_the_markup_as_written():
+    with capture_broadcasts() as broadcasts:
+        LobbyStream().stream_raw(RAW)
+
+    [sent] = broadcasts
+    assert sent.html == RAW.replace("\n  ", "")
+    removed, appended = sent.fragments
+    assert (removed.action, removed.target, removed.content) == ("remove", "draft", "")
+    assert (appended.action, appended.targets, appended.attributes) == (
+        "append",
+        ".list",
+        {"data-x": "1"},
+    )
+    assert appended.content == "<li>a</li><br>"
+
+
+async def test_astream_raw_is_its_async_twin():
+    with capture_broadcasts() as broadcasts:
+        await LobbyStream().astream_raw(RAW)
+    assert [b.html for b in broadcasts] == [RAW.replace("\n  ", "")]
+
+
+@pytest.mark.parametrize(
+    ("markup", "problem"),
+    [
+        ("<li>hi</li>", r"<li> is outside any <turbo-stream> \(line 1, column 1\)"),
+        ("hello", r"text 'hello' is outside any <turbo-stream> \(line 1, column 1\)"),
+        ("", r"there is no <turbo-stream> element"),
+        (
+            '<turbo-stream action="remove" target="a"></turbo-stream>\n<turbo-stream action="x">',
+            r"a <turbo-stream> is not closed \(line 2, column 1\)",
+        ),
+        ('<turbo-stream target="a"></turbo-stream>', r"a <turbo-stream> has no action"),
+        ('<turbo-stream action="remove" target="a"/>', r"is self-closing"),
+        ("</turbo-stream>", r"</turbo-stream> closes no <turbo-stream>"),
+    ],
+)
+def test_stream_raw_refuses_what_is_not_turbo_stream_elements(markup, problem):
+    with capture_broadcasts() as broadcasts, pytest.raises(ValueError, match=problem) as raised:
+        LobbyStream().stream_raw(markup)
+    assert "call an action instead: stream.update(text=..., id=...)" in str(raised.value)
+    assert broadcasts == []
+
+
+def test_stream_raw_takes_a_string():
+    with pytest.raises(TypeError, match=r"stream_raw\(\) takes markup as a str, not bytes"):
+        LobbyStream().stream_raw(b"<turbo-stream></turbo-stream>")
+
+
+def test_stream_is_turbo_djangos_name_of_broadcast():
+    frame = turbo.render_frame_string("3 online").update(id="count")
+    with capture_broadcasts() as broadcasts:
+        LobbyStream().stream(frame, fragments.remove(id="draft"))
+    assert [b.html for b in broadcasts] == [str(frame) + str(fragments.remove(id="draft"))]

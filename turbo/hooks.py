@@ -42,6 +42,8 @@ class PendingHook:
     created: bool
     deleted: bool
     update_fields: frozenset[str] | None
+    #: What a delete started from (an instance or a queryset), as post_delete gives it.
+    origin: Any = None
     savepoints: set[str] = field(default_factory=set)
     superseded: bool = False
     #: The change of the instance before this one that this one did not absorb.
@@ -60,16 +62,20 @@ class PendingHook:
     def run(self) -> None:
         """Call the hook, unless the instance was created and deleted in one go."""
         stream = self.stream_class(self.instance)
+        options = self.stream_class._meta
         if not self.deleted:
-            stream.on_save(
-                self.instance,
-                self.created,
-                using=self.using,
-                update_fields=self.update_fields,
-            )
+            values = {
+                "created": self.created,
+                "update_fields": self.update_fields,
+                "raw": False,
+                "using": self.using,
+                "signal": post_save,
+            }
+            options.hook_call("on_save")(stream, self.instance, values)
             stream.broadcast_declared(self.instance, "create" if self.created else "update")
         elif not self.created:
-            stream.on_delete(self.instance, using=self.using)
+            values = {"using": self.using, "origin": self.origin, "signal": post_delete}
+            options.hook_call("on_delete")(stream, self.instance, values)
             stream.broadcast_declared(self.instance, "delete")
 
     def __str__(self) -> str:
@@ -128,6 +134,7 @@ def _schedule_hooks(
     created: bool,
     deleted: bool,
     update_fields: frozenset[str] | None,
+    origin: Any = None,
 ) -> None:
     """Schedule a hook call of each of ``sender``'s streams that has hooks and is not silenced."""
     if raw:
@@ -141,6 +148,7 @@ def _schedule_hooks(
                 created=created,
                 deleted=deleted,
                 update_fields=update_fields,
+                origin=origin,
             )
             schedule(hook)
 
@@ -169,7 +177,14 @@ def handle_post_save(
 def handle_post_delete(sender: type[Model], instance: Model, using: str, **kwargs: Any) -> None:
     """``post_delete`` receiver: schedule the model's streams' ``on_delete``."""
     _schedule_hooks(
-        sender, instance, using, raw=False, created=False, deleted=True, update_fields=None
+        sender,
+        instance,
+        using,
+        raw=False,
+        created=False,
+        deleted=True,
+        update_fields=None,
+        origin=kwargs.get("origin"),
     )
 
 

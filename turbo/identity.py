@@ -2,7 +2,11 @@
 
 Two streams built with the same arguments, however they were passed, have one
 identity, hence one group; a signed token carries the identity as JSON, and
-the stream it rebuilds is equal.
+the stream it rebuilds is equal. A model instance among the arguments is
+recorded as its model and primary key (:func:`model_reference`), and comes
+back as an instance of that model that has loaded nothing but its primary
+key (:func:`restored`): rebuilding a stream, which the websocket consumer does
+in async code, never queries the database.
 """
 
 from __future__ import annotations
@@ -11,14 +15,67 @@ import inspect
 import json
 from typing import TYPE_CHECKING, Any
 
+from django.apps import apps
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import Model
 
 if TYPE_CHECKING:
     from turbo.streams import Stream
 
+#: The key of the JSON object that stands for a model instance in an identity.
+MODEL_KEY = "turbo.model"
+
+
+class IdentityEncoder(DjangoJSONEncoder):
+    """Django's JSON encoder, and model instances as :func:`model_reference` gives them."""
+
+    def default(self, o: Any) -> Any:
+        if isinstance(o, Model):
+            return model_reference(o)
+        return super().default(o)
+
+
+def model_reference(instance: Model) -> dict[str, Any]:
+    """The model and primary key that stand for ``instance`` in an identity.
+
+    ``{"turbo.model": "auth.user", "pk": 3}``. The model is the concrete one,
+    as Django compares instances: a proxy's instance is the same stream
+    argument as its concrete model's. Raises :exc:`ValueError` for an unsaved
+    instance: it has no identity yet.
+    """
+    if instance.pk is None:
+        raise ValueError(
+            f"{type(instance).__name__} instance has no primary key yet: save it before "
+            f"passing it to a stream."
+        )
+    model = instance._meta.concrete_model or type(instance)
+    return {MODEL_KEY: model._meta.label_lower, "pk": instance.pk}
+
+
+def restored(value: Any) -> Any:
+    """``value`` with each :func:`model_reference` in it made an instance again.
+
+    The instance has loaded its primary key only, so building it queries
+    nothing; each other field loads on first use, as a deferred field does
+    (in sync code: ``user_passes_test`` runs there). A reference to an unknown
+    model raises :exc:`ValueError`.
+    """
+    if isinstance(value, list):
+        return [restored(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if value.keys() == {MODEL_KEY, "pk"}:
+        try:
+            model = apps.get_model(value[MODEL_KEY])
+        except (LookupError, ValueError, TypeError) as error:
+            raise ValueError(f"No model {value[MODEL_KEY]!r}: {error}") from None
+        pk = model._meta.pk
+        return model.from_db(None, [pk.attname], [pk.to_python(value["pk"])])
+    return {key: restored(item) for key, item in value.items()}
+
 
 def json_normalised(value: list[Any] | dict[str, Any], stream_class: type[Stream]) -> Any:
-    """``value`` as JSON gives it back (UUID -> str, tuple -> list).
+    """``value`` as JSON gives it back (UUID -> str, tuple -> list, instance -> reference).
 
     Normalising makes the group of a stream rebuilt from a token equal.
     Strings and ints (most primary keys) come back as they went in.
@@ -28,11 +85,12 @@ def json_normalised(value: list[Any] | dict[str, Any], stream_class: type[Stream
     if all(type(item) in (str, int) for item in items):
         return value
     try:
-        return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+        return json.loads(json.dumps(value, cls=IdentityEncoder))
     except TypeError as error:
         raise TypeError(
-            f"{stream_class.__qualname__} arguments must be JSON-serialisable "
-            f"(ints, strings, UUIDs...), since they become part of its identity: {error}"
+            f"{stream_class.__qualname__} arguments must be JSON-serialisable (ints, "
+            f"strings, UUIDs...) or saved model instances, since they become part of its "
+            f"identity: {error}"
         ) from None
 
 

@@ -28,6 +28,15 @@ and a sync, async, ``*_later`` and response method of the same name
 
 ACTIONS: Final[tuple[Action, ...]] = get_args(Action)
 
+# turbo-django's names for the actions, exported by the package as turbo.APPEND...
+APPEND: Final[Action] = "append"
+PREPEND: Final[Action] = "prepend"
+REPLACE: Final[Action] = "replace"
+UPDATE: Final[Action] = "update"
+REMOVE: Final[Action] = "remove"
+BEFORE: Final[Action] = "before"
+AFTER: Final[Action] = "after"
+
 InsertAction = Literal["append", "prepend"]
 """The actions that add content to the end or start of a target."""
 

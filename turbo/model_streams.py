@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Self, overload
 
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
+from django.db.models import Model
 
 from turbo import hooks
 from turbo.declarative import Change, broadcast_declared
@@ -15,8 +16,6 @@ from turbo.identity import json_normalised
 from turbo.streams import Stream
 
 if TYPE_CHECKING:
-    from django.db.models import Model
-
     from turbo.registry import StreamRegistry
 
 
@@ -74,8 +73,26 @@ class ModelStream(Stream):
                 f"(or 'abstract = True' for a base class).{inherited}"
             )
 
-    def __init__(self, instance: Model) -> None:
+    def __init__(self, pk: Any = None, instance: Model | None = None) -> None:
+        """The stream of a saved instance, ``RoomStream(room)`` (what ``room.stream`` gives).
+
+        turbo-django's forms work too: ``RoomStream(pk)`` is :meth:`for_pk`,
+        and ``RoomStream(pk, room)`` or ``RoomStream(instance=room)`` the
+        stream of ``room``.
+        """
         model = self.model()
+        if isinstance(pk, Model):
+            if instance is not None and instance is not pk:
+                raise TypeError(f"{type(self).__qualname__}() got two instances; pass one.")
+            pk, instance = None, pk
+        if instance is None:
+            if pk is None:
+                raise TypeError(
+                    f"{type(self).__qualname__}() needs a {model._meta.label} instance or a "
+                    f"primary key: {type(self).__qualname__}(room) or .for_pk(pk)."
+                )
+            self.pk = model._meta.pk.to_python(pk)
+            return
         if not isinstance(instance, model):
             raise TypeError(
                 f"{type(self).__qualname__} is the stream of {model._meta.label} instances, "
@@ -86,6 +103,8 @@ class ModelStream(Stream):
                 f"{type(instance).__name__} instance has no primary key yet: save it "
                 f"before using its stream."
             )
+        if pk is not None and model._meta.pk.to_python(pk) != instance.pk:
+            raise ValueError(f"{pk!r} is not the primary key of {instance!r}.")
         self.pk = instance.pk
         self.__dict__["instance"] = instance
 
@@ -99,6 +118,16 @@ class ModelStream(Stream):
         stream = cls.__new__(cls)
         stream.pk = cls.model()._meta.pk.to_python(pk)
         return stream
+
+    @classmethod
+    def from_pk(cls, pk: Any) -> Self:
+        """turbo-django's name of :meth:`for_pk`: ``RoomStream.from_pk(3)``."""
+        return cls.for_pk(pk)
+
+    @classmethod
+    def from_instance(cls, instance: Model) -> Self:
+        """turbo-django's spelling of ``RoomStream(room)``, which ``room.stream`` gives too."""
+        return cls(instance)
 
     @classmethod
     def collection(cls) -> Self:
@@ -137,7 +166,11 @@ class ModelStream(Stream):
 
         ``created`` is true when the transaction inserted the row. Saves of one
         instance within a transaction are coalesced into one call; ``kwargs``
-        carry ``using`` and ``update_fields`` (``None`` for a full save).
+        carry ``update_fields`` (``None`` for a full save), ``using``, and, as
+        turbo-django's signal gave them, ``raw`` (always false: raw saves run
+        no hook) and ``signal`` (``post_save``). Any signature that takes the
+        instance first works, ``def on_save(self, instance, **kwargs)`` too:
+        each value goes where the signature takes it (:mod:`turbo.hook_calls`).
         """
 
     def on_delete(self, instance: Any, *args: Any, **kwargs: Any) -> None:
@@ -145,7 +178,9 @@ class ModelStream(Stream):
 
         ``instance`` keeps its primary key and foreign-key ids as they were
         before the delete. An instance created and deleted in the same
-        transaction calls neither hook. ``kwargs`` carry ``using``.
+        transaction calls neither hook. ``kwargs`` carry ``using``, ``origin``
+        (the instance or queryset whose delete started it) and ``signal``
+        (``post_delete``).
         """
 
     def broadcast_declared(self, instance: Any, change: Change) -> None:
@@ -181,6 +216,8 @@ class ModelStream(Stream):
                 f"{cls.__qualname__} cannot add '.{attribute}' to "
                 f"{model._meta.label}: the model already defines that attribute."
             )
+        cls._meta.hook_call("on_save")  # a hook that cannot be called fails here, not on save
+        cls._meta.hook_call("on_delete")
         setattr(model, attribute, StreamDescriptor(cls))
         registry.add_for_model(model, attribute, cls)
         if apps.models_ready:

@@ -9,12 +9,14 @@ from typing import TYPE_CHECKING, Any, get_args
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 
+from turbo import hook_calls
 from turbo.markup import InsertAction
 from turbo.registry import ATTRIBUTE
 
 if TYPE_CHECKING:
     from django.db.models import Model
 
+    from turbo.hook_calls import HookCall
     from turbo.markup import TemplateName
     from turbo.streams import Stream
 
@@ -60,6 +62,13 @@ class StreamOptions:
     ) -> None:
         self.stream_class = stream_class
         declared = {k: v for k, v in vars(meta).items() if not k.startswith("_")} if meta else {}
+        if "app_name" in declared:  # turbo-django's name of app_label
+            app_name = declared.pop("app_name")
+            if declared.setdefault("app_label", app_name) != app_name:
+                raise TypeError(
+                    f"{stream_class.__qualname__}.Meta sets app_name (turbo-django's name of "
+                    f"app_label) and app_label to different values; keep app_label only."
+                )
         unknown = sorted(set(declared) - set(_OPTIONS))
         if unknown:
             raise TypeError(
@@ -75,6 +84,7 @@ class StreamOptions:
         #: The concrete parent whose model this class did not inherit, for the error.
         self.concrete_parent = parent.stream_class if parent and not parent.abstract else None
         self._app_label: str | None = declared.get("app_label")
+        self._hook_calls: dict[str, HookCall] = {}
         self._check_declared_broadcasts()
 
     def _check_declared_broadcasts(self) -> None:
@@ -105,6 +115,25 @@ class StreamOptions:
             )
         return config.label
 
+    def default_app_label(self, label: str) -> None:
+        """Take app ``label`` unless something else names the stream's app.
+
+        That is, unless ``Meta`` sets ``app_label`` or the stream's module is
+        part of an installed app. Autodiscovery gives a stream that an app's
+        ``streams.py`` imports from outside any app that app's label, as
+        turbo-django named it.
+        """
+        if self._app_label is None and not apps.get_containing_app_config(
+            self.stream_class.__module__
+        ):
+            self._app_label = label
+            self.__dict__.pop("app_label", None)
+
+    @property
+    def app_name(self) -> str:
+        """turbo-django's name of :attr:`app_label`: the same value."""
+        return self.app_label
+
     @property
     def name(self) -> str:
         """The stream's public name, ``"<app_label>:<ClassName>"``."""
@@ -118,3 +147,17 @@ class StreamOptions:
         """
         signature = inspect.signature(self.stream_class.__init__)
         return signature.replace(parameters=list(signature.parameters.values())[1:])
+
+    def hook_call(self, hook: str) -> HookCall:
+        """The class's ``on_save`` or ``on_delete`` bound to its signature.
+
+        Read once per hook function (:func:`turbo.hook_calls.bind`), again only
+        if the class's hook is replaced. Raises :exc:`TypeError` for a hook
+        that cannot be called.
+        """
+        function = getattr(self.stream_class, hook)
+        call = self._hook_calls.get(hook)
+        if call is None or call.function is not function:
+            call = hook_calls.bind(function, hook, self.stream_class.__qualname__)
+            self._hook_calls[hook] = call
+        return call

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import sys
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard, TypeVar, runtime_checkable
 
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
@@ -105,6 +105,31 @@ class StreamRegistry:
             known = ", ".join(sorted(self._by_name)) or "none"
             raise LookupError(f"No stream named {name!r}; registered streams: {known}.") from None
 
+    def get_stream(self, app_name: str, stream_name: str) -> type[Stream]:
+        """turbo-django's lookup by app and class name: ``get(f"{app_name}:{stream_name}")``.
+
+        Unlike theirs, an unknown name raises :exc:`LookupError` rather than
+        give ``None``.
+        """
+        return self.get(f"{app_name}:{stream_name}")
+
+    def get_stream_names(self) -> list[str]:
+        """turbo-django's list of every registered stream's name, in the order registered."""
+        return list(self._by_name)
+
+    def add_stream(self, app_name: str, stream_name: str, stream: type[Stream]) -> None:
+        """turbo-django's registration by name: a :exc:`TypeError` pointing to :meth:`register`.
+
+        A stream's name here is always ``"<app_label>:<ClassName>"``, so a name
+        given apart from the class could disagree with it.
+        """
+        raise TypeError(
+            f"add_stream() is turbo-django's: register the class with "
+            f"turbo.registry.register({stream.__qualname__}) (or the @turbo.register "
+            f"decorator); its name comes from the class, with Meta.app_label to set "
+            f"{app_name!r}."
+        )
+
     def for_model(self, model: type[Model], attribute: str = ATTRIBUTE) -> type[ModelStream] | None:
         """The ModelStream reached as ``instance.<attribute>`` on ``model``, if any.
 
@@ -122,21 +147,26 @@ class StreamRegistry:
         attributes = {a: None for klass in model.__mro__ for a in self._by_model.get(klass, {})}
         return [s for s in (self.for_model(model, a) for a in attributes) if s is not None]
 
-    def discover_module(self, module: ModuleType) -> list[type[Stream]]:
-        """Register the concrete streams *defined* in ``module``.
+    def discover_module(
+        self, module: ModuleType, app_label: str | None = None
+    ) -> list[type[Stream]]:
+        """Register the concrete streams of ``module``, an app's ``streams.py``.
 
-        Classes the module merely imports (a shared base class, another app's
-        stream) and abstract ones are left alone.
+        Those it defines, and those it imports: a stream written in another
+        module (``from .live import RoomStream``) is registered as if defined
+        here. It keeps the name of the app its own module belongs to; one from
+        a module outside every installed app, without ``Meta.app_label``, takes
+        ``app_label``, that of the app whose ``streams.py`` imports it. Abstract
+        streams are left alone; a stream registered already stays as it is.
         """
         found = [
             value
             for value in vars(module).values()
-            if inspect.isclass(value)
-            and isinstance(value, Registrable)
-            and value.__module__ == module.__name__
-            and not value._meta.abstract
+            if inspect.isclass(value) and _registrable(value) and not value._meta.abstract
         ]
         for stream_class in found:
+            if app_label is not None:
+                stream_class._meta.default_app_label(app_label)
             self.register(stream_class)
         return found
 
@@ -146,7 +176,17 @@ class StreamRegistry:
         for config in apps.get_app_configs():
             module = sys.modules.get(f"{config.name}.streams")
             if module is not None:
-                self.discover_module(module)
+                self.discover_module(module, config.label)
+
+
+def _registrable(value: type) -> TypeGuard[type[Stream]]:
+    """Whether ``value`` has :class:`Registrable`'s members, read without running them.
+
+    ``stream_name`` computes the name, which raises for a stream whose app is
+    not known yet; ``isinstance()`` would read it on Python 3.11.
+    """
+    members = ("_meta", "stream_name", "contribute_to_registry")
+    return all(inspect.getattr_static(value, name, None) is not None for name in members)
 
 
 #: The project-wide registry.

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Unpack
 
 from turbo import broadcast, fragments, later, refreshes
+from turbo.positional import names_targets_of
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from turbo.markup import RefreshMethod, RefreshScroll, TemplateName
 
 
+@names_targets_of  # turbo-django's positional targets raise, saying what to write
 class StreamActions:
     """The broadcasting methods of :class:`turbo.Stream`, which documents them."""
 

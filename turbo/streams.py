@@ -12,21 +12,52 @@ import json
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
-from turbo.identity import canonical_arguments, json_normalised
+from turbo import raw_markup
+from turbo.identity import canonical_arguments, json_normalised, restored
 from turbo.options import StreamOptions
 from turbo.stream_actions import StreamActions
 from turbo.suppression import suppress_broadcasts
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from contextlib import AbstractContextManager
 
     from django.contrib.auth.base_user import AbstractBaseUser
     from django.contrib.auth.models import AnonymousUser
 
+    from turbo.fragments import Fragment
     from turbo.registry import StreamRegistry
 
 #: Prefix of every channel-layer group a stream uses.
 GROUP_PREFIX = "turbo."
+
+
+class StreamName(str):
+    """A stream's name that can also be called, returning itself.
+
+    Ours is a method, ``RoomStream.stream_name()``, turbo-django's a property,
+    ``RoomStream.stream_name``: as a string that is callable, both spellings
+    give ``"chat:RoomStream"``, and an f-string or a template shows the name,
+    not a bound method::
+
+        assert RoomStream.stream_name == RoomStream.stream_name() == "chat:RoomStream"
+    """
+
+    __slots__ = ()
+
+    def __call__(self) -> str:
+        return str(self)
+
+
+class StreamNameDescriptor:
+    """Gives :class:`StreamName` of the owner class, on the class and on instances."""
+
+    def __init__(self, name_of: Callable[[Any], str]) -> None:
+        self.name_of = name_of
+        self.__doc__ = name_of.__doc__
+
+    def __get__(self, instance: object, owner: type) -> StreamName:
+        return StreamName(self.name_of(owner))
 
 
 class Stream(StreamActions):
@@ -66,9 +97,15 @@ class Stream(StreamActions):
         stream._init_kwargs = kwargs
         return stream
 
-    @classmethod
+    @StreamNameDescriptor
     def stream_name(cls) -> str:
-        """The stream class's name, ``"<app_label>:<ClassName>"``."""
+        """The stream class's name, ``"<app_label>:<ClassName>"``.
+
+        Call it, ``RoomStream.stream_name()``, or read it as turbo-django's
+        property was read, ``RoomStream.stream_name``: it is a :class:`StreamName`,
+        a string that returns itself when called. Both work on an instance and
+        in a template, ``{{ stream.stream_name }}``.
+        """
         return cls._meta.name
 
     def identity(self) -> tuple[list[Any], dict[str, Any]]:
@@ -87,8 +124,14 @@ class Stream(StreamActions):
 
     @classmethod
     def from_identity(cls, args: list[Any], kwargs: dict[str, Any]) -> Self:
-        """Rebuild the stream that :meth:`identity` described."""
-        return cls(*args, **kwargs)
+        """Rebuild the stream that :meth:`identity` described.
+
+        A model instance given to the constructor comes back as an instance of
+        its model with only its primary key loaded (:func:`turbo.identity.restored`):
+        ``user == self.user`` and ``self.user.pk`` need no query, other fields
+        load when first read.
+        """
+        return cls(*restored(args), **restored(kwargs))
 
     @cached_property
     def group(self) -> str:
@@ -111,6 +154,35 @@ class Stream(StreamActions):
         Override it to restrict a stream, e.g. ``return user.is_authenticated``.
         """
         return True
+
+    def stream(self, *fragments: Fragment) -> None:
+        """turbo-django's name of :meth:`broadcast`: ``stream.stream(frame)``.
+
+        Takes the frames of :mod:`turbo.shortcuts` (``render_frame_string(text)
+        .update(id="count")``) or any fragments, and sends them in one message.
+        """
+        self._broadcast_now("stream", *fragments)
+
+    def stream_raw(self, markup: str) -> None:
+        """Broadcast ``<turbo-stream>`` elements written by hand (turbo-django's method).
+
+        ``markup`` is sent as written, so it must be made of ``<turbo-stream>``
+        elements, each with an action, and nothing else but whitespace; anything
+        else raises :exc:`ValueError` saying where (:mod:`turbo.raw_markup`).
+        The caller vouches for what the elements hold, as for ``mark_safe()``::
+
+            stream.stream_raw('<turbo-stream action="remove" target="draft"></turbo-stream>')
+
+        Prefer an action method, which escapes: ``stream.remove(id="draft")``.
+        """
+        self._broadcast_now("stream_raw", *raw_markup.parse(markup, "stream_raw"))
+
+    async def astream_raw(self, markup: str) -> None:
+        """Async twin of :meth:`stream_raw`: ``await stream.astream_raw(...)``.
+
+        There is no ``stream_raw_later``: the markup is already rendered.
+        """
+        await self._abroadcast_now("astream_raw", *raw_markup.parse(markup, "astream_raw"))
 
     @classmethod
     def suppress_broadcasts(cls) -> AbstractContextManager[None]:

@@ -97,3 +97,7 @@ class CardOnBoardStream(turbo.ModelStream):
         broadcasts_inserts_by = "prepend"
         broadcasts_target = "cards"
         broadcasts_template = "testapp/card_row.html"
+
+
+# Written in another module and imported here, as turbo-django's tutorial part 5 does.
+from .live_streams import ImportedStream  # noqa: E402, F401
