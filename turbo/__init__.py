@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from turbo import fragments
+from turbo.components import Component, UserComponent
 from turbo.declarative import dom_id
 from turbo.fragments import Fragment
 from turbo.http import (
@@ -19,11 +20,13 @@ from turbo.streams import Stream
 from turbo.suppression import suppress_broadcasts
 
 __all__ = [
+    "Component",
     "Fragment",
     "HttpResponseSeeOther",
     "ModelStream",
     "Stream",
     "TurboStreamResponse",
+    "UserComponent",
     "accepts_turbo_stream",
     "areauthorize",
     "dom_id",
