@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
 from django.template import Context, RequestContext, Template, TemplateSyntaxError
 from django.test import RequestFactory, override_settings
+from playwright.async_api import expect
 
 import turbo
+from tests.conftest import layer_config, new_page
+from tests.live import manage
 from tests.testapp.streams import InboxCount, LobbyStream, ProgressComponent, TickerComponent
 from turbo import signing
 from turbo.components import BroadcastComponent, UserBroadcastComponent
 from turbo.templatetags.turbo_streams import ELEMENT
 from turbo.testing import capture_broadcasts
+
+if TYPE_CHECKING:
+    from tests.live import ServerProcess
 
 
 def render(source: str, context: Context | None = None, **values: object) -> str:
@@ -283,3 +291,75 @@ def test_turbo_djangos_components_work_as_written(register_late, subscribe):
     )
     assert "<b></b> " in html  # no get_context(): the template's variables are empty
     assert "job cart: 99%" in html
+
+
+# In a real browser: daphne serves the pages, another process updates.
+
+ALL_CONNECTED = f"""() => {{
+  const elements = document.querySelectorAll("{ELEMENT}");
+  return elements.length > 0 && [...elements].every((e) => e.hasAttribute("connected"));
+}}"""
+
+
+async def components_page(browser: Any, server: ServerProcess, username: str) -> Any:
+    """A window of its own, logged in as ``username``, on the page of components."""
+    page = await new_page(browser)
+    response = await page.request.post(server.origin + "/log-in/", form={"username": username})
+    assert response.status == 204
+    await page.goto(server.origin + "/components/")
+    await page.wait_for_function(ALL_CONNECTED)
+    return page
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_update_from_another_process_reaches_every_page_and_a_users_only_theirs(
+    chromium, servers
+):
+    layer = layer_config("redis-pubsub")
+    server = await asyncio.to_thread(servers, layer)
+    ada = await User.objects.acreate(username="ada")
+    await User.objects.acreate(username="bob")
+    ada_pages = [await components_page(chromium, server, "ada") for _ in range(2)]
+    bob_page = await components_page(chromium, server, "bob")
+    ticker, ada_inbox = TickerComponent(), InboxCount(ada.pk)
+    job_1, job_2 = ProgressComponent(1), ProgressComponent(2)
+
+    await asyncio.to_thread(
+        manage,
+        layer,
+        "shell",
+        "-c",
+        "from tests.testapp.streams import InboxCount, ProgressComponent, TickerComponent; "
+        f"TickerComponent().update(value=5); InboxCount({ada.pk}).update(count=3); "
+        "ProgressComponent(2).update(percent=50)",
+    )
+
+    for page in [*ada_pages, bob_page]:
+        await expect(page.locator(f"#{ticker.dom_id}")).to_have_text("ticker 5")
+        await expect(page.locator(f"#{job_2.dom_id}")).to_have_text("job 2: 50%")
+        await expect(page.locator(f"#{job_1.dom_id}")).to_have_text("job 1: 0%")
+    for page in ada_pages:
+        await expect(page.locator(f"#{ada_inbox.dom_id}")).to_have_text("ada: 3 unread")
+    # Bob's page shows his own count, which nothing updated.
+    bob_inbox = bob_page.locator("nav > div")
+    await expect(bob_inbox).to_have_text("bob: 0 unread")
+    assert await bob_inbox.get_attribute("id") != ada_inbox.dom_id
+
+    # Ada's token, replayed in Bob's page: genuine, but not his.
+    token = (
+        await ada_pages[0].locator(f"{ELEMENT}[stream='{ada_inbox.group}']").get_attribute("token")
+    )
+    reason = await bob_page.evaluate(
+        """([tag, stream, token]) => new Promise((resolve) => {
+          document.addEventListener("turbo-channels:rejected", (e) => resolve(e.detail.reason));
+          const element = document.createElement(tag);
+          element.setAttribute("url", "/ws/turbo/");
+          element.setAttribute("stream", stream);
+          element.setAttribute("token", token);
+          new MutationObserver(() => element.hasAttribute("connected") && resolve("subscribed"))
+            .observe(element, {attributes: true});
+          document.body.append(element);
+        })""",
+        [ELEMENT, ada_inbox.group, token],
+    )
+    assert reason == "forbidden"
