@@ -42,6 +42,7 @@ LAYERS: list[set[str]] = [
     },
     # Streams: what users subclass, their hooks and tokens, and the registry.
     {
+        "turbo.components",
         "turbo.declarative",
         "turbo.hooks",
         "turbo.identity",
