@@ -25,11 +25,14 @@ def test_autodiscovery_found_the_test_apps_streams():
         "testapp:CardStream",
         "testapp:DocumentStream",
         "testapp:FaultyStream",
+        "testapp:InboxCount",
         "testapp:LobbyStream",
         "testapp:MessageStream",
         "testapp:PrivateStream",
+        "testapp:ProgressComponent",
         "testapp:RoomStream",
         "testapp:TagStream",
+        "testapp:TickerComponent",
         "testapp:UserStream",
     ]
     assert registry.get("testapp:RoomStream") is RoomStream
