@@ -190,9 +190,9 @@ class UserComponent(Component):
         UnreadCount(message.recipient_id).update()
 
     ``{% turbo_component "chat:UnreadCount" request.user %}`` renders the
-    page's own. A socket may subscribe only if its user is that user; an
-    anonymous visitor has no component (the constructor refuses
-    ``AnonymousUser``): wrap the tag in ``{% if request.user.is_authenticated %}``.
+    page's own. A socket may subscribe only if its user is that user. An
+    anonymous visitor has none: the tag renders nothing for them, and the
+    constructor refuses ``AnonymousUser`` and ``None`` with :exc:`ValueError`.
     A subclass taking more arguments takes the user first, named ``user``.
     """
 
@@ -223,15 +223,20 @@ class UserComponent(Component):
         return bool(user.is_authenticated) and _json(user.pk) == self.user_pk
 
 
+def is_anonymous(user: Any) -> bool:
+    """Whether ``user`` is no signed-in user: ``None``, or ``AnonymousUser``."""
+    return user is None or getattr(user, "is_authenticated", True) is False
+
+
 def _user_pk(component: type[UserComponent], user: Any) -> Any:
-    if user is None or getattr(user, "is_authenticated", True) is False:
+    if is_anonymous(user):
         raise ValueError(
             f"{component.__qualname__} is one user's: build it with a signed-in user or a "
-            f"user's primary key, not {user!r}. On a page anonymous visitors see, wrap "
-            f"the tag in {{% if request.user.is_authenticated %}}."
+            f"user's primary key, not {user!r}. (Its template tag renders nothing for an "
+            f"anonymous visitor.)"
         )
     pk = user.pk if isinstance(user, Model) else user
-    if pk is None:
+    if pk is None or pk == "":
         raise ValueError(f"{component.__qualname__} needs a saved user, not an unsaved {user!r}.")
     return _json(pk)
 

@@ -12,9 +12,10 @@ from django.templatetags.static import static
 from django.urls import get_script_prefix
 from django.utils.functional import LazyObject, empty
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from turbo import conf, history, signing
-from turbo.components import Component
+from turbo.components import Component, UserComponent, is_anonymous
 from turbo.declarative import dom_id
 from turbo.markup import check_refresh_options
 from turbo.page_sessions import note_subscribing_page
@@ -156,9 +157,12 @@ def turbo_component(
     arguments (a class from the context works as the name does), and
     ``{% turbo_component progress %}`` takes a component the view built.
     The content renders with the page's request; every
-    :meth:`~turbo.Component.update` replaces it.
+    :meth:`~turbo.Component.update` replaces it. A
+    :class:`~turbo.UserComponent` given an anonymous visitor renders nothing.
     """
     built = resolve_component(component, args, kwargs)
+    if built is None:
+        return mark_safe("")
     # Subscribed first: the page's position is read before the component's
     # state is, so an update committed in between reaches the page.
     elements = subscription([built])
@@ -167,8 +171,12 @@ def turbo_component(
 
 def resolve_component(
     source: object, args: Sequence[object], kwargs: dict[str, object]
-) -> Component:
-    """The component ``{% turbo_component source *args **kwargs %}`` means."""
+) -> Component | None:
+    """The component ``{% turbo_component source *args **kwargs %}`` means.
+
+    ``None`` for a :class:`~turbo.UserComponent` of an anonymous visitor, who
+    has none: the tag then renders nothing.
+    """
     source = _unwrapped(source)
     if isinstance(source, Component):
         if args or kwargs:
@@ -205,7 +213,11 @@ def resolve_component(
             f"turbo_component: {component_class.stream_name()} takes the arguments "
             f"{_without_annotations(signature)} ({error})."
         ) from None
-    return component_class(*map(_unwrapped, args), **kwargs)
+    args = [_unwrapped(arg) for arg in args]
+    user = args[0] if args else kwargs.get("user")
+    if issubclass(component_class, UserComponent) and is_anonymous(user):
+        return None
+    return component_class(*args, **kwargs)
 
 
 def _without_annotations(signature: inspect.Signature) -> inspect.Signature:
