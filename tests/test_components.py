@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,7 @@ from django.db import transaction
 from django.template import Context, RequestContext, Template, TemplateSyntaxError
 from django.test import RequestFactory, override_settings
 from django.utils.functional import SimpleLazyObject
+from django.utils.module_loading import import_string
 from playwright.async_api import expect
 
 import turbo
@@ -21,6 +23,7 @@ from tests.live import manage
 from tests.testapp.streams import InboxCount, LobbyStream, ProgressComponent, TickerComponent
 from turbo import signing
 from turbo.components import BroadcastComponent, UserBroadcastComponent
+from turbo.later import framework
 from turbo.templatetags.turbo_streams import ELEMENT
 from turbo.testing import capture_broadcasts
 
@@ -161,6 +164,25 @@ def test_update_later_renders_in_a_task():
 
     [broadcast] = broadcasts
     assert broadcast.html == update_markup(ProgressComponent(3), "job 3: 90%\n")
+
+
+@pytest.mark.django_db
+def test_update_later_of_a_user_component_travels_as_json_to_the_worker(
+    django_capture_on_commit_callbacks,
+):
+    ada = User.objects.create_user("ada")
+    dummy = f"{framework().__name__}.backends.dummy.DummyBackend"
+    with override_settings(TASKS={"default": {"BACKEND": dummy}}):
+        queue = framework().task_backends["default"]
+        with django_capture_on_commit_callbacks(execute=True):  # enqueued on commit
+            InboxCount(ada).update_later(count=2)
+    [result] = queue.results
+
+    assert result.args[:4] == ["testapp:InboxCount", [], {"user": ada.pk}, "update"]
+    task = import_string(result.task.module_path)
+    with capture_broadcasts() as broadcasts, django_capture_on_commit_callbacks(execute=True):
+        task.call(*json.loads(json.dumps(result.args)))
+    assert broadcasts[0].html == update_markup(InboxCount(ada), "ada: 2 unread\n")
 
 
 # Per-user components.
