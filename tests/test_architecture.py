@@ -43,6 +43,7 @@ LAYERS: list[set[str]] = [
     },
     # Streams: what users subclass, their hooks and tokens, and the registry.
     {
+        "turbo.components",
         "turbo.declarative",
         "turbo.hook_calls",
         "turbo.hooks",

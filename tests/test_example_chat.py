@@ -173,6 +173,24 @@ async def test_a_user_without_access_to_a_private_room_is_refused_its_stream(chr
     assert reason == "forbidden"
 
 
+async def test_a_users_sent_count_goes_up_on_their_room_list_and_nobody_elses(chromium, chat):
+    lists = {}
+    for user in ("alice", "bob"):
+        lists[user] = await new_page(chromium)
+        await log_in(lists[user], chat, user)  # which ends on the room list
+        await lists[user].wait_for_selector(f"#sent > {CONNECTED}", state="attached")
+    await expect(lists["alice"].locator("#sent")).to_have_text("You have sent 1 message.")
+    await expect(lists["bob"].locator("#sent")).to_have_text("You have sent 0 messages.")
+    # The count renders inside an element whose id is alice's alone.
+    count_id = await lists["alice"].locator("#sent > span").get_attribute("id")
+    assert count_id != await lists["bob"].locator("#sent > span").get_attribute("id")
+
+    await send(await open_room(chromium, chat, "Lobby", user="alice"), "one more")
+
+    await expect(lists["alice"].locator("#sent")).to_have_text("You have sent 2 messages.")
+    await expect(lists["bob"].locator("#sent")).to_have_text("You have sent 0 messages.")
+
+
 def test_the_chat_serves_the_scripts_its_pages_load(chat):
     status, html = chat.get("/")
     scripts = re.findall(r'<script type="module" src="([^"]+)"></script>', html)

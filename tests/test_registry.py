@@ -31,11 +31,14 @@ def test_autodiscovery_found_the_test_apps_streams():
         "testapp:DocumentStream",
         "testapp:FaultyStream",
         "testapp:ImportedStream",
+        "testapp:InboxCount",
         "testapp:LobbyStream",
         "testapp:MessageStream",
         "testapp:PrivateStream",
+        "testapp:ProgressComponent",
         "testapp:RoomStream",
         "testapp:TagStream",
+        "testapp:TickerComponent",
         "testapp:UserStream",
     ]
     assert registry.get("testapp:RoomStream") is RoomStream

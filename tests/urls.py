@@ -5,6 +5,7 @@ from django.urls import path
 from tests.testapp import views
 
 urlpatterns = [
+    path("components/", views.components, name="components"),
     path("log-in/", views.log_in, name="log-in"),
     path("log-out/", views.log_out, name="log-out"),
     path("password/", views.change_password, name="change-password"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import NoReturn
 
 from turbo import fragments
+from turbo.components import Component, UserComponent
 from turbo.declarative import dom_id
 from turbo.fragments import Fragment
 from turbo.http import (
@@ -33,11 +34,13 @@ __all__ = [
     "REMOVE",
     "REPLACE",
     "UPDATE",
+    "Component",
     "Fragment",
     "HttpResponseSeeOther",
     "ModelStream",
     "Stream",
     "TurboStreamResponse",
+    "UserComponent",
     "accepts_turbo_stream",
     "areauthorize",
     "dom_id",

@@ -38,6 +38,16 @@ class RoomStream(turbo.ModelStream):
         self.update(text="This room was deleted.", id="room-status")
 
 
+class SentCount(turbo.UserComponent):
+    """How many messages a user has sent, on each of that user's room lists."""
+
+    template_name = "chat/components/sent_count.html"
+    element = "span"
+
+    def get_context(self):
+        return {"count": Message.objects.filter(author_id=self.user_pk).count()}
+
+
 class MessageStream(turbo.ModelStream):
     class Meta:
         model = Message
@@ -47,6 +57,8 @@ class MessageStream(turbo.ModelStream):
             message.room.stream.append(
                 "chat/components/message.html", {"message": message}, id="messages"
             )
+            if message.author_id is not None:
+                SentCount(message.author_id).update()
         else:
             message.room.stream.replace(
                 "chat/components/message.html", {"message": message}, id=f"message-{message.pk}"
@@ -55,3 +67,5 @@ class MessageStream(turbo.ModelStream):
     def on_delete(self, message, *args, **kwargs):
         # for_pk: when a deleted room took its messages along, the room row is gone.
         RoomStream.for_pk(message.room_id).remove(id=f"message-{message.pk}")
+        if message.author_id is not None:
+            SentCount(message.author_id).update()

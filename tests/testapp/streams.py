@@ -99,5 +99,37 @@ class CardOnBoardStream(turbo.ModelStream):
         broadcasts_template = "testapp/card_row.html"
 
 
+# Live components (turbo.components).
+class TickerComponent(turbo.Component):
+    """A component without arguments, shown on every page by its name."""
+
+    template_name = "components/ticker.html"
+
+    def get_context(self):
+        return {"label": "ticker", "value": 0}
+
+
+class ProgressComponent(turbo.Component):
+    """One per job: its arguments tell them apart."""
+
+    template_name = "components/progress.html"
+    element = "span"
+
+    def __init__(self, job_id):
+        self.job_id = job_id
+
+    def get_context(self):
+        return {"job": self.job_id, "percent": 0}
+
+
+class InboxCount(turbo.UserComponent):
+    """One user's own count."""
+
+    template_name = "components/inbox.html"
+
+    def get_context(self):
+        return {"name": self.user.username, "count": 0}
+
+
 # Written in another module and imported here, as turbo-django's tutorial part 5 does.
 from .live_streams import ImportedStream  # noqa: E402, F401

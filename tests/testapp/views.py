@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from tests.testapp.models import Board, Message, Room
+from tests.testapp.streams import ProgressComponent
 from turbo import TurboStreamResponse, accepts_turbo_stream, fragments
 
 
@@ -113,3 +114,9 @@ def change_password(request: HttpRequest) -> HttpResponse:
     request.user.save()
     update_session_auth_hash(request, request.user)
     return HttpResponse(status=204)
+
+
+def components(request: HttpRequest) -> HttpResponse:
+    """A page of live components: the ticker, the user's inbox count, two jobs' progress."""
+    jobs = [ProgressComponent(1), ProgressComponent(2)]
+    return render(request, "live/components.html", {"jobs": jobs, "user": request.user})

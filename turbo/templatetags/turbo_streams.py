@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING, Final
 
 from channels.layers import get_channel_layer
@@ -11,8 +12,10 @@ from django.templatetags.static import static
 from django.urls import get_script_prefix
 from django.utils.functional import LazyObject, empty
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from turbo import conf, history, signing
+from turbo.components import Component, UserComponent, is_anonymous
 from turbo.declarative import dom_id
 from turbo.markup import check_refresh_options
 from turbo.page_sessions import note_subscribing_page
@@ -20,6 +23,8 @@ from turbo.registry import registry
 from turbo.streams import Stream
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from django.utils.safestring import SafeString
 
 register = template.Library()
@@ -107,6 +112,14 @@ def turbo_subscribe(*sources: object) -> SafeString:
     """
     if not sources:
         raise template.TemplateSyntaxError("turbo_subscribe needs at least one stream.")
+    return subscription([resolve_stream(source) for source in sources])
+
+
+def subscription(streams: Sequence[Stream]) -> SafeString:
+    """The elements subscribing the page to ``streams``, and the client's script.
+
+    What ``{% turbo_subscribe %}`` and ``{% turbo_component %}`` render.
+    """
     note_subscribing_page()
     url = get_script_prefix() + conf.websocket_path()
     position = history.page_position(get_channel_layer())
@@ -114,10 +127,7 @@ def turbo_subscribe(*sources: object) -> SafeString:
     elements = format_html_join(
         "",
         '<{0} url="{1}" stream="{2}" token="{3}"{4}></{0}>',
-        (
-            (ELEMENT, url, stream.group, signing.dumps(stream), attributes)
-            for stream in map(resolve_stream, sources)
-        ),
+        ((ELEMENT, url, stream.group, signing.dumps(stream), attributes) for stream in streams),
     )
     return elements + client_script()
 
@@ -134,6 +144,87 @@ def client_script() -> SafeString:
     bundle loads it, and says in the console to add ``{% turbo_head %}``.
     """
     return format_html('<script type="module" src="{}"></script>', static(CLIENT_SCRIPT))
+
+
+@register.simple_tag(takes_context=True)
+def turbo_component(
+    context: template.Context, component: object, *args: object, **kwargs: object
+) -> SafeString:
+    """Render a :class:`~turbo.Component` in place, and subscribe the page to it.
+
+    ``{% turbo_component "chat:OnlineCount" %}`` names a component class,
+    ``{% turbo_component "chat:UnreadCount" request.user %}`` builds it with
+    arguments (a class from the context works as the name does), and
+    ``{% turbo_component progress %}`` takes a component the view built.
+    The content renders with the page's request; every
+    :meth:`~turbo.Component.update` replaces it. A
+    :class:`~turbo.UserComponent` given an anonymous visitor renders nothing.
+    """
+    built = resolve_component(component, args, kwargs)
+    if built is None:
+        return mark_safe("")
+    # Subscribed first: the page's position is read before the component's
+    # state is, so an update committed in between reaches the page.
+    elements = subscription([built])
+    return elements + built.render_element(context.get("request"))
+
+
+def resolve_component(
+    source: object, args: Sequence[object], kwargs: dict[str, object]
+) -> Component | None:
+    """The component ``{% turbo_component source *args **kwargs %}`` means.
+
+    ``None`` for a :class:`~turbo.UserComponent` of an anonymous visitor, who
+    has none: the tag then renders nothing.
+    """
+    source = _unwrapped(source)
+    if isinstance(source, Component):
+        if args or kwargs:
+            raise template.TemplateSyntaxError(
+                f"turbo_component got the component {source} and arguments too: give "
+                f"either a component, or its class or name followed by its arguments."
+            )
+        return source
+    if source == "":
+        raise template.TemplateSyntaxError(
+            "turbo_component got an empty value: is a context variable missing?"
+        )
+    component_class = source
+    if isinstance(source, str):
+        try:
+            component_class = registry.get(source)
+        except LookupError as error:
+            raise template.TemplateSyntaxError(f"turbo_component: {error.args[0]}") from None
+    if not (isinstance(component_class, type) and issubclass(component_class, Component)):
+        shown = f"the stream {source!r}" if isinstance(component_class, type) else repr(source)
+        raise template.TemplateSyntaxError(
+            f"turbo_component takes a component, a component class or an "
+            f"'app_label:ComponentName' string, not {shown}; subscribe to a stream "
+            f"with {{% turbo_subscribe %}}."
+        )
+    # Without an __init__ of its own, a class takes no arguments (though
+    # object.__init__'s signature reads as if it took any).
+    no_init = component_class.__init__ is object.__init__
+    signature = inspect.Signature() if no_init else component_class._meta.init_signature
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError as error:
+        raise template.TemplateSyntaxError(
+            f"turbo_component: {component_class.stream_name()} takes the arguments "
+            f"{_without_annotations(signature)} ({error})."
+        ) from None
+    args = [_unwrapped(arg) for arg in args]
+    user = args[0] if args else kwargs.get("user")
+    if issubclass(component_class, UserComponent) and is_anonymous(user):
+        return None
+    return component_class(*args, **kwargs)
+
+
+def _without_annotations(signature: inspect.Signature) -> inspect.Signature:
+    return signature.replace(
+        parameters=[p.replace(annotation=p.empty) for p in signature.parameters.values()],
+        return_annotation=signature.empty,
+    )
 
 
 @register.simple_tag
