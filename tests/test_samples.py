@@ -81,11 +81,11 @@ def sample(tmp_path: Path) -> Iterator[Callable[..., SampleServer]]:
         server.close()
 
 
-async def open_live(browser: Any, url: str) -> Any:
-    """A window of its own on ``url``, once its streams are subscribed."""
+async def open_live(browser: Any, server: SampleServer, path: str) -> Any:
+    """A window of its own on ``path``, once its streams are subscribed."""
     page = await new_page(browser)
-    response = await page.goto(url)
-    assert response.ok, f"{url}: {response.status}\n{await response.text()}"
+    response = await page.goto(server.origin + path)
+    assert response.ok, f"{path}: {response.status}\n{server.output()}"
     await page.wait_for_selector(CONNECTED, state="attached")
     return page
 
@@ -104,7 +104,7 @@ async def assert_same_document(page: Any) -> None:
 
 async def test_quickstart_broadcasts_from_a_shell_reach_every_subscribed_page(chromium, sample):
     server = sample("quickstart", "redis-pubsub")
-    pages = [await open_live(chromium, server.origin + "/") for _ in range(2)]
+    pages = [await open_live(chromium, server, "/") for _ in range(2)]
 
     await server.shell(
         "from quickstart.streams import BroadcastStream\n"
@@ -128,9 +128,9 @@ async def test_quickstart_broadcasts_from_a_shell_reach_every_subscribed_page(ch
 
 async def test_quickstart_subscribes_by_the_streams_name_read_as_a_property(chromium, sample):
     server = sample("quickstart", "redis-pubsub")
-    named = await open_live(chromium, server.origin + "/named/")
+    named = await open_live(chromium, server, "/named/")
     await expect(named.locator("h1")).to_have_text("Listening to quickstart:BroadcastStream")
-    by_string = await open_live(chromium, server.origin + "/")
+    by_string = await open_live(chromium, server, "/")
 
     await server.shell(
         "from quickstart.streams import BroadcastStream\n"
@@ -139,3 +139,216 @@ async def test_quickstart_subscribes_by_the_streams_name_read_as_a_property(chro
 
     for page in (named, by_string):
         await expect(page.locator("#broadcast_box")).to_have_text("Same stream")
+
+
+# chat: ModelStreams with hooks, a stream of its own for the rooms' list,
+# generic views, a message form in a frame, a raw broadcast.
+
+
+async def create_room(server: SampleServer, name: str) -> int:
+    output = await server.shell(
+        f"from chat.models import Room\nprint(Room.objects.create(name={name!r}).pk)\n"
+    )
+    return int(output.split()[-1])
+
+
+async def test_chat_a_room_created_in_one_window_is_added_to_the_others_list(chromium, sample):
+    server = sample("chat")
+    a, b = await open_live(chromium, server, "/"), await open_live(chromium, server, "/")
+    await stay_on_page(b)
+
+    await a.click("text=New room")
+    await a.fill("#id_name", "Kitchen")
+    await a.click("#room-form button")
+
+    await expect(a.locator("#room-name")).to_have_text("Kitchen")
+    await expect(b.locator("#room_list li")).to_have_text(["Kitchen"])
+    await assert_same_document(b)
+    await b.click("#room_list >> text=Kitchen")
+    await expect(b.locator("#room-name")).to_have_text("Kitchen")
+
+
+async def test_chat_messages_sent_and_deleted_in_one_window_change_the_other(chromium, sample):
+    server = sample("chat")
+    room = await create_room(server, "Lobby")
+    a = await open_live(chromium, server, f"/rooms/{room}/")
+    b = await open_live(chromium, server, f"/rooms/{room}/")
+    await stay_on_page(b)
+
+    for text in ("hello", "anyone here?"):
+        await a.fill("#send-message input[name=text]", text)
+        await a.click("#send-message button")
+        # The frame's form comes back empty once the message is saved.
+        await expect(a.locator("#send-message input[name=text]")).to_have_value("")
+    await expect(b.locator("#messages .text")).to_have_text(["hello", "anyone here?"])
+    await expect(a.locator("#messages .text")).to_have_text(["hello", "anyone here?"])
+
+    await a.locator("#messages li", has_text="hello").locator("text=delete").click()
+
+    await expect(b.locator("#messages .text")).to_have_text(["anyone here?"])
+    await expect(a.locator("#messages .text")).to_have_text(["anyone here?"])
+    await assert_same_document(b)
+
+
+async def test_chat_a_room_renamed_through_its_form_is_renamed_in_every_window(chromium, sample):
+    server = sample("chat")
+    room = await create_room(server, "Lobby")
+    a = await open_live(chromium, server, f"/rooms/{room}/")
+    in_room = await open_live(chromium, server, f"/rooms/{room}/")
+    on_list = await open_live(chromium, server, "/")
+
+    await a.click("text=Rename")
+    await a.fill("#id_name", "Main hall")
+    await a.click("#room-form button")
+
+    await expect(in_room.locator("#room-name")).to_have_text("Main hall")
+    await expect(in_room.locator(f"#room-{room}")).to_have_text("Main hall")
+    await expect(on_list.locator("#room_list li")).to_have_text(["Main hall"])
+
+
+async def test_chat_an_announcement_is_streamed_raw_to_the_room(chromium, sample):
+    server = sample("chat")
+    room = await create_room(server, "Lobby")
+    other = await create_room(server, "Attic")
+    a = await open_live(chromium, server, f"/rooms/{room}/")
+    b = await open_live(chromium, server, f"/rooms/{room}/")
+    elsewhere = await open_live(chromium, server, f"/rooms/{other}/")
+
+    await a.fill("#announce input[name=text]", "Cake in the kitchen")
+    await a.click("#announce button")
+
+    announcement = "Announcement: Cake in the kitchen"
+    await expect(b.locator("#messages .announcement")).to_have_text([announcement])
+    # A message sent after it reaches the other room: the announcement did not.
+    await elsewhere.fill("#send-message input[name=text]", "later")
+    await elsewhere.click("#send-message button")
+    await expect(elsewhere.locator("#messages .text")).to_have_text(["later"])
+    assert await elsewhere.locator("#messages .announcement").count() == 0
+
+
+def test_chat_lists_the_registered_streams_from_the_registry(sample):
+    server = sample("chat")
+
+    status, html = server.get("/")
+
+    assert status == 200, server.output()
+    assert "chat:MessageStream, chat:RoomListStream, chat:RoomStream" in html
+
+
+# reminders: views answering a frame's form posts with turbo-stream responses.
+
+
+async def test_reminders_are_added_searched_and_cleared_in_place(chromium, sample):
+    server = sample("reminders")
+    page = await new_page(chromium)
+    await page.goto(server.origin + "/")
+    await stay_on_page(page)
+    texts = ["Buy milk", "Call the plumber", "Water the plants"]
+
+    for text in texts:
+        await page.fill("#reminder-form input[name=text]", text)
+        await page.click("#reminder-form input[value=Add]")
+        await expect(page.locator("#reminders li").last).to_have_text(text)
+    await expect(page.locator("#reminders li")).to_have_text(texts)
+
+    await page.fill("#reminder-search input[name=search]", "the")
+    await page.click("#reminder-search button")
+    await expect(page.locator("#reminders li")).to_have_text(texts[1:])
+
+    other = await new_page(chromium)
+    await other.goto(server.origin + "/")
+    await expect(other.locator("#reminders li")).to_have_text(texts)
+
+    await page.click("#reminder-form input[value=Clear]")
+    await expect(page.locator("#reminders li")).to_have_count(0)
+    await assert_same_document(page)
+    await other.reload()
+    await expect(other.locator("#reminders li")).to_have_count(0)
+    assert [entry for entry in page.console if entry[0] == "error"] == []
+
+
+# components_demo: components on every page and per user, rendered from a shell.
+
+
+async def log_in(page: Any, server: SampleServer, username: str) -> None:
+    """Through the page's link and Django's login form, as Turbo Drive submits it."""
+    await page.goto(server.origin + "/")
+    await page.click("text=Log in")
+    await page.fill("#id_username", username)
+    await page.fill("#id_password", PASSWORD)
+    await page.click("#login button")
+    await expect(page.locator("#username")).to_have_text(username)
+    await page.wait_for_selector(f"#cart {CONNECTED}", state="attached")
+
+
+async def create_users(server: SampleServer, *names: str) -> None:
+    """Users ``names``, each with :data:`PASSWORD`."""
+    await server.shell(
+        "from django.contrib.auth.models import User\n"
+        f"for name in {names!r}:\n"
+        f"    User.objects.create_user(name, password={PASSWORD!r})\n"
+    )
+
+
+async def test_components_an_alert_rendered_from_a_shell_reaches_every_page(chromium, sample):
+    server = sample("components_demo", "redis-pubsub")
+    pages = [await open_live(chromium, server, "/") for _ in range(2)]
+    for page in pages:
+        assert await page.locator("#alerts [role=alert]").count() == 0
+
+    await server.shell(
+        "from app.streams import AlertComponent\n"
+        "AlertComponent().render(alert_class='warning', alert_content='Restart at noon')\n"
+    )
+
+    for page in pages:
+        alert = page.locator("#alerts [role=alert]")
+        await expect(alert).to_have_text("Restart at noon")
+        await expect(alert).to_have_class("alert alert-warning")
+
+
+async def test_components_a_users_cart_count_changes_on_that_users_pages_only(chromium, sample):
+    server = sample("components_demo", "redis-pubsub")
+    await create_users(server, "alice", "bob")
+    alice = await new_page(chromium)
+    await log_in(alice, server, "alice")
+    alice_elsewhere = await alice.context.new_page()
+    await alice_elsewhere.goto(server.origin + "/")
+    await alice_elsewhere.wait_for_selector(f"#cart {CONNECTED}", state="attached")
+    bob = await new_page(chromium)
+    await log_in(bob, server, "bob")
+    for page in (alice, alice_elsewhere, bob):
+        await expect(page.locator(".cart-count")).to_have_text("0")
+
+    await alice.fill("#add-to-cart input[name=name]", "Tea")
+    await alice.click("#add-to-cart button")
+
+    await expect(alice_elsewhere.locator(".cart-count")).to_have_text("1")
+    await server.shell(
+        "from app.streams import CartCountComponent\n"
+        "from django.contrib.auth.models import User\n"
+        "CartCountComponent(User.objects.get(username='alice')).render(count=5)\n"
+        "CartCountComponent(User.objects.get(username='bob')).render(count=7)\n"
+    )
+    # Alice's render went out first: had it reached Bob's page, it would have come before his.
+    await expect(bob.locator(".cart-count")).to_have_text("7")
+    for page in (alice, alice_elsewhere):
+        await expect(page.locator(".cart-count")).to_have_text("5")
+
+
+async def test_components_a_stream_per_user_object_reaches_that_user_only(chromium, sample):
+    server = sample("components_demo", "redis-pubsub")
+    await create_users(server, "alice", "bob")
+    alice, bob = await new_page(chromium), await new_page(chromium)
+    await log_in(alice, server, "alice")
+    await log_in(bob, server, "bob")
+
+    await server.shell(
+        "from app.streams import UserStream\n"
+        "from django.contrib.auth.models import User\n"
+        "for user in User.objects.order_by('username'):\n"
+        "    UserStream(user).append('app/notice.html', {'text': f'For {user}'}, id='notices')\n"
+    )
+
+    await expect(bob.locator("#notices li")).to_have_text(["For bob"])
+    await expect(alice.locator("#notices li")).to_have_text(["For alice"])

@@ -20,6 +20,9 @@ ROOT_URLCONF = "project.urls"
 ASGI_APPLICATION = "tests.samples.asgi.application"
 STATIC_URL = "/static/"
 LOGIN_REDIRECT_URL = "/"
+# Turbo sends the <meta name="csrf-token"> of base.html in this header, for
+# links with data-turbo-method.
+CSRF_HEADER_NAME = "HTTP_X_CSRF_TOKEN"
 
 #: Each project adds its own app after these.
 COMMON_APPS = [
