@@ -405,7 +405,7 @@ def manage(layer: dict[str, Any], *args: str, **settings: str) -> str:
 
 
 def django_command(env: dict[str, str], cwd: Path, *args: str) -> str:
-    """Run ``python -m django`` with ``args`` in ``env`` and ``cwd``; its output; it must succeed."""
+    """``python -m django <args>`` in ``env`` and ``cwd``: its output; it must succeed."""
     result = subprocess.run(
         [sys.executable, "-m", "django", *args],
         cwd=cwd,

@@ -78,6 +78,9 @@ def sample(tmp_path: Path) -> Iterator[Callable[..., SampleServer]]:
 
     yield start
     for server in started:
+        server.stop()
+        # pytest shows it for a failed test only: the server's side of the failure.
+        print(f"{server.cwd.name}'s server said:\n{server.output()}")
         server.close()
 
 

@@ -5,7 +5,7 @@ from django import forms
 from .models import Reminder
 
 
-class ReminderForm(forms.ModelForm[Reminder]):
+class ReminderForm(forms.ModelForm):  # type: ignore[type-arg]
     class Meta:
         model = Reminder
         fields = ["text"]
