@@ -343,8 +343,11 @@ async def test_components_a_stream_per_user_object_reaches_that_user_only(chromi
     server = sample("components_demo", "redis-pubsub")
     await create_users(server, "alice", "bob")
     alice, bob = await new_page(chromium), await new_page(chromium)
-    await log_in(alice, server, "alice")
-    await log_in(bob, server, "bob")
+    for page, name in ((alice, "alice"), (bob, "bob")):
+        await log_in(page, server, name)
+        await page.click("text=Inbox")
+        await expect(page.locator("h1")).to_have_text(f"{name}'s inbox")
+        await page.wait_for_selector(CONNECTED, state="attached")
 
     await server.shell(
         "from app.streams import UserStream\n"

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
@@ -14,10 +14,12 @@ if TYPE_CHECKING:
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    context: dict[str, Any] = {}
-    if request.user.is_authenticated:
-        context["user_stream"] = UserStream(request.user)
-    return render(request, "app/home.html", context)
+    return render(request, "app/home.html", {})
+
+
+@login_required
+def inbox(request: HttpRequest) -> HttpResponse:
+    return render(request, "app/inbox.html", {"user_stream": UserStream(request.user)})
 
 
 @login_required
