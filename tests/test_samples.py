@@ -199,12 +199,15 @@ async def test_chat_a_room_renamed_through_its_form_is_renamed_in_every_window(c
     a = await open_live(chromium, server, f"/rooms/{room}/")
     in_room = await open_live(chromium, server, f"/rooms/{room}/")
     on_list = await open_live(chromium, server, "/")
+    renaming_too = await open_live(chromium, server, f"/rooms/{room}/edit/")
 
     await a.click("text=Rename")
     await a.fill("#id_name", "Main hall")
     await a.click("#room-form button")
 
-    await expect(in_room.locator("#room-name")).to_have_text("Main hall")
+    await expect(a.locator("h1")).to_have_text("Main hall")
+    for page in (in_room, renaming_too):
+        await expect(page.locator("#room-name")).to_have_text("Main hall")
     await expect(in_room.locator(f"#room-{room}")).to_have_text("Main hall")
     await expect(on_list.locator("#room_list li")).to_have_text(["Main hall"])
 
