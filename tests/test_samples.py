@@ -330,6 +330,10 @@ async def test_components_a_users_cart_count_changes_on_that_users_pages_only(ch
     await alice.click("#add-to-cart button")
 
     await expect(alice_elsewhere.locator(".cart-count")).to_have_text("1")
+    # The form's redirect is a Turbo Drive visit: the new page's form is empty,
+    # and its component subscribes anew before the shell renders.
+    await expect(alice.locator("#add-to-cart input[name=name]")).to_have_value("")
+    await alice.wait_for_selector(f"#cart {CONNECTED}", state="attached")
     await server.shell(
         "from app.streams import CartCountComponent\n"
         "from django.contrib.auth.models import User\n"
