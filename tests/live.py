@@ -225,18 +225,20 @@ class ServerProcess:
         self.process: subprocess.Popen[bytes] | None = None
         #: Where the server runs: the repository, for the test project.
         self.cwd = ROOT
+        #: What daphne and uvicorn serve.
+        self.application = "tests.asgi:application"
         self.log = tempfile.NamedTemporaryFile(prefix=f"turbo-{kind}-", suffix=".log")  # noqa: SIM115
 
     @property
     def command(self) -> list[str]:
         if self.kind == "daphne":
             address = ["-b", "127.0.0.1", "-p", str(self.port)]
-            return [sys.executable, "-m", "daphne", *address, "tests.asgi:application"]
+            return [sys.executable, "-m", "daphne", *address, self.application]
         if self.kind == "uvicorn":
             address = ["--host", "127.0.0.1", "--port", str(self.port)]
             # Channels' router has no lifespan protocol.
             options = ["--lifespan", "off", "--no-access-log"]
-            return [sys.executable, "-m", "uvicorn", *address, *options, "tests.asgi:application"]
+            return [sys.executable, "-m", "uvicorn", *address, *options, self.application]
         return [sys.executable, "-m", "django", "runserver", "--noreload", f"127.0.0.1:{self.port}"]
 
     def environment(self) -> dict[str, str]:
@@ -398,10 +400,16 @@ def manage(layer: dict[str, Any], *args: str, **settings: str) -> str:
     ``settings`` are ``TURBO_*`` settings of that process, in JSON, as
     ``TURBO_REFRESH_DEBOUNCE="0.5"``.
     """
+    env = {**environment(layer), **{f"TURBO_LIVE_{k}": v for k, v in settings.items()}}
+    return django_command(env, ROOT, *args)
+
+
+def django_command(env: dict[str, str], cwd: Path, *args: str) -> str:
+    """``python -m django <args>`` in ``env`` and ``cwd``: its output; it must succeed."""
     result = subprocess.run(
         [sys.executable, "-m", "django", *args],
-        cwd=ROOT,
-        env={**environment(layer), **{f"TURBO_LIVE_{k}": v for k, v in settings.items()}},
+        cwd=cwd,
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,

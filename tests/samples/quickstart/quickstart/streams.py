@@ -1,0 +1,7 @@
+from __future__ import annotations
+
+import turbo
+
+
+class BroadcastStream(turbo.Stream):
+    pass
