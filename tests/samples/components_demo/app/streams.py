@@ -2,9 +2,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from turbo.components import BroadcastComponent, UserBroadcastComponent
-
 import turbo
+from turbo.components import BroadcastComponent, UserBroadcastComponent
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.shortcuts import render
+
 from turbo.shortcuts import remove_frame, render_frame
 
 from .forms import ReminderForm
