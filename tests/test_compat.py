@@ -224,14 +224,14 @@ def test_pubsub_layer_config_is_what_the_layer_was_made_with():
 def test_the_core_redis_layer_tries_a_list_of_compiled_channel_capacities_in_order():
     layer = RedisChannelLayer(capacity=100, channel_capacity={"mine.*": 7})
 
-    compat.default_channel_capacity(layer, "turbo-hub.", 10_000)
-    compat.default_channel_capacity(layer, "mine.", 10_000)
+    compat.default_channel_capacity(layer, "*!turbo-hub.*", 10_000)
+    compat.default_channel_capacity(layer, "mine.*", 10_000)
 
     assert isinstance(layer.channel_capacity, list), (
         "channels_redis: RedisChannelLayer.channel_capacity is no longer the list of "
         "(compiled pattern, capacity) pairs that turbo.compat.default_channel_capacity appends to"
     )
-    assert layer.get_capacity("turbo-hub.abc!def") == 10_000, (
+    assert layer.get_capacity("specific.abc!turbo-hub.def") == 10_000, (
         "channels_redis: RedisChannelLayer.get_capacity() no longer reads a pair appended "
         "to RedisChannelLayer.channel_capacity"
     )

@@ -9,6 +9,7 @@ assumption, when an upgrade breaks it. No other module reaches past a public API
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import math
 import re
 import weakref
@@ -172,19 +173,22 @@ def pubsub_layer_config(layer: Any) -> dict[str, Any]:
     return config
 
 
-def default_channel_capacity(layer: Any, prefix: str, capacity: int) -> None:
-    """Let ``layer``'s channels named ``prefix`` and more hold ``capacity`` messages.
+def default_channel_capacity(layer: Any, pattern: str, capacity: int) -> None:
+    """Let ``layer``'s channels named as ``pattern`` says hold ``capacity`` messages.
 
-    ``layer`` is a channels_redis core ``RedisChannelLayer``. A capacity its
-    ``CONFIG`` gives those channels is kept, and a smaller one is not lowered.
+    ``layer`` is a channels_redis core ``RedisChannelLayer``; ``pattern`` a
+    glob, as in its ``CONFIG``'s ``channel_capacity``. A capacity that
+    ``CONFIG`` gives those channels is kept, and a smaller one is not lowered::
+
+        default_channel_capacity(layer, "*!turbo-hub.*", 10_000)
     """
     # The core layer reads CONFIG's channel_capacity only when it is built,
     # into a list of (compiled pattern, capacity) pairs that get_capacity()
     # tries in order: there is no public way to add one later. Appended last,
     # a pattern the user configured for these channels still matches first.
-    if layer.get_capacity(f"{prefix}x") == layer.capacity:
-        pattern = re.compile(re.escape(prefix))
-        layer.channel_capacity.append((pattern, max(layer.capacity, capacity)))
+    if layer.get_capacity(pattern.replace("*", "x")) == layer.capacity:
+        compiled = re.compile(fnmatch.translate(pattern))
+        layer.channel_capacity.append((compiled, max(layer.capacity, capacity)))
 
 
 #: The core layers whose blocking receive :func:`bound_blocking_receive` has fitted.
