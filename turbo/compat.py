@@ -212,7 +212,9 @@ def bound_blocking_receive(layer: Any) -> None:
     # connection: the wait outlasts the read, and receive() raises
     # TimeoutError out of every idle consumer (channels_redis#422). An
     # instance attribute is the only way to shorten the wait.
-    if not hasattr(layer, "brpop_timeout") or layer in _receives_bounded:
+    # The class's attribute: the pub/sub layer answers its instance's
+    # attributes from a layer of the running loop, and there may be none.
+    if not hasattr(type(layer), "brpop_timeout") or layer in _receives_bounded:
         return
     _receives_bounded.add(layer)
     timeouts = [_read_timeout(layer.create_pool(index)) for index in range(len(layer.hosts))]

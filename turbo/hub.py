@@ -115,7 +115,7 @@ async def new_channel(layer: Any) -> str:
 
         await new_channel(layer)  # "specific.<process>!turbo-hub.<id>" on the core layer
     """
-    name = await layer.new_channel(f"{CHANNEL_PREFIX}.")
+    name: str = await layer.new_channel(f"{CHANNEL_PREFIX}.")
     if "!" not in name:
         return name  # the pub/sub layer receives each channel apart
     # The core layer receives every channel of the process through one wait
