@@ -69,14 +69,18 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def layer_config(name: str, **config: Any) -> dict[str, Any]:
-    """The ``CHANNEL_LAYERS`` entry of layer ``name``; Redis ones under a fresh prefix."""
+    """The ``CHANNEL_LAYERS`` entry of layer ``name``; Redis ones under a fresh prefix.
+
+    Its hosts are as projects write them, with redis-py's default read
+    timeout (``socket_timeout``), unless ``config`` gives ``hosts``.
+    """
     entry: dict[str, Any] = {"BACKEND": LAYERS[name]["BACKEND"]}
     if name.startswith("redis"):
         require_service("Redis", settings.REDIS_URL)
-        # redis-py 8 times out reads after 5 s by default, which breaks the core
-        # layer's blocking receive (channels_redis#422): turbo.W002 says so.
-        host = {"address": settings.REDIS_URL, "socket_timeout": None}
-        config = {"hosts": [host], "prefix": f"t{uuid.uuid4().hex}", **config}
+        url = urlsplit(settings.REDIS_URL)
+        # As turbo-django's samples write them, where the URL says no more.
+        hosts = [(url.hostname, url.port)] if url.path in ("", "/", "/0") else [url.geturl()]
+        config = {"hosts": hosts, "prefix": f"t{uuid.uuid4().hex}", **config}
     if config:
         entry["CONFIG"] = config
     return entry

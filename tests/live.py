@@ -123,9 +123,8 @@ class RedisProcess:
             "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "core": "channels_redis.core.RedisChannelLayer",
         }[kind]
-        # socket_timeout: redis-py 8's 5-second default breaks the core layer (turbo.W002).
-        host = {"address": self.url, "socket_timeout": None}
-        return {"BACKEND": backend, "CONFIG": {"hosts": [host], "prefix": f"t{uuid.uuid4().hex}"}}
+        config = {"hosts": [self.url], "prefix": f"t{uuid.uuid4().hex}"}
+        return {"BACKEND": backend, "CONFIG": config}
 
     def start(self, timeout: float = 10) -> None:
         command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]

@@ -12,6 +12,8 @@ from django.test import override_settings
 from django.urls import path
 
 import turbo.checks
+from tests.conftest import LAYERS, layer_config
+from tests.live import manage
 from turbo import routing
 from turbo.consumers import TurboStreamConsumer
 
@@ -26,46 +28,25 @@ def test_warning_without_a_channel_layer():
     assert "InMemoryChannelLayer" in message.hint
 
 
-CORE = "channels_redis.core.RedisChannelLayer"
-URL = "redis://127.0.0.1:6379/0"
-
-
-def redis_warnings(layers, redis_version="8.1.0"):
-    with (
-        override_settings(CHANNEL_LAYERS=layers),
-        mock.patch("turbo.checks.version", return_value=redis_version),
-    ):
-        return [m for m in checks.run_checks() if m.id == "turbo.W002"]
-
-
+# No check is needed for a channel layer's Redis settings: turbo fits the
+# core layer's receive to redis-py 8's read timeout (tests/test_layer_settings.py).
 @pytest.mark.parametrize(
-    "config",
+    ("layer", "config"),
     [
-        {},
-        {"hosts": [URL]},
-        {"hosts": [("127.0.0.1", 6379)]},
-        {"hosts": [{"address": URL}]},
-        {"hosts": [{"address": URL, "socket_timeout": None}, URL]},
+        ("redis-core", {}),
+        ("redis-core", {"hosts": [settings.REDIS_URL]}),
+        ("redis-pubsub", {}),
+        ("memory", {}),
     ],
+    ids=["core-tuple", "core-url", "pubsub", "memory"],
 )
-def test_the_core_layer_with_redis_py_8_and_the_default_read_timeout_warns(config):
-    [message] = redis_warnings({"default": {"BACKEND": CORE, "CONFIG": config}})
-
-    assert "5-second default read timeout" in message.msg
-    assert "'socket_timeout': None" in message.hint
+def test_manage_py_check_finds_nothing_wrong_with_ordinary_layer_settings(layer, config):
+    assert "System check identified no issues" in manage(layer_config(layer, **config), "check")
 
 
-@pytest.mark.parametrize(
-    ("layer", "redis_version"),
-    [
-        ({"BACKEND": CORE, "CONFIG": {"hosts": [{"address": URL, "socket_timeout": None}]}}, "8.1"),
-        ({"BACKEND": CORE, "CONFIG": {"hosts": [{"address": URL, "socket_timeout": 60}]}}, "8.1"),
-        ({"BACKEND": CORE, "CONFIG": {"hosts": [URL]}}, "7.4.1"),
-        ({"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer"}, "8.1"),
-    ],
-)
-def test_no_read_timeout_warning_when_it_cannot_bite(layer, redis_version):
-    assert redis_warnings({"default": layer}, redis_version) == []
+def test_manage_py_check_finds_nothing_wrong_with_the_core_layer_unconfigured():
+    layer = {"BACKEND": LAYERS["redis-core"]["BACKEND"]}  # Redis at localhost:6379
+    assert "System check identified no issues" in manage(layer, "check")
 
 
 def origin_warnings(**overrides):

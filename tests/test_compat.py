@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+from importlib.metadata import version
 from typing import Any
 
 import pytest
 from channels.consumer import AsyncConsumer
 from channels.exceptions import StopConsumer
+from channels.layers import InMemoryChannelLayer
 from channels.sessions import InstanceSessionWrapper
 from channels_redis.core import RedisChannelLayer
 from channels_redis.pubsub import RedisPubSubChannelLayer
+from django.conf import settings
 from django.db import connection, transaction
 from django.http import HttpResponse
 from django.test import TestCase
 
+from tests.conftest import layer_config
 from turbo import compat
 
 # Django
@@ -224,14 +228,14 @@ def test_pubsub_layer_config_is_what_the_layer_was_made_with():
 def test_the_core_redis_layer_tries_a_list_of_compiled_channel_capacities_in_order():
     layer = RedisChannelLayer(capacity=100, channel_capacity={"mine.*": 7})
 
-    compat.default_channel_capacity(layer, "turbo-hub.", 10_000)
-    compat.default_channel_capacity(layer, "mine.", 10_000)
+    compat.default_channel_capacity(layer, "*!turbo-hub.*", 10_000)
+    compat.default_channel_capacity(layer, "mine.*", 10_000)
 
     assert isinstance(layer.channel_capacity, list), (
         "channels_redis: RedisChannelLayer.channel_capacity is no longer the list of "
         "(compiled pattern, capacity) pairs that turbo.compat.default_channel_capacity appends to"
     )
-    assert layer.get_capacity("turbo-hub.abc!def") == 10_000, (
+    assert layer.get_capacity("specific.abc!turbo-hub.def") == 10_000, (
         "channels_redis: RedisChannelLayer.get_capacity() no longer reads a pair appended "
         "to RedisChannelLayer.channel_capacity"
     )
@@ -239,6 +243,67 @@ def test_the_core_redis_layer_tries_a_list_of_compiled_channel_capacities_in_ord
         "channels_redis: the capacity CONFIG gives a channel no longer comes first"
     )
     assert layer.get_capacity("specific.abc") == 100
+
+
+URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.mark.parametrize(
+    ("hosts", "waits"),
+    [
+        ([{"address": URL, "socket_timeout": 5}, URL], 2),
+        ([{"address": URL, "socket_timeout": 1}], 0.5),
+        ([f"{URL}?socket_timeout=3"], 1),
+        ([{"address": URL, "socket_timeout": 60}], 5),
+        ([{"address": URL, "socket_timeout": None}], 5),
+        ([{"sentinels": [("127.0.0.1", 26379)], "master_name": "m", "socket_timeout": 4}], 2),
+    ],
+)
+def test_the_core_layers_wait_in_redis_is_bounded_by_half_its_hosts_read_timeout(hosts, waits):
+    layer = RedisChannelLayer(hosts=hosts)
+
+    compat.bound_blocking_receive(layer)
+
+    assert layer.brpop_timeout == waits
+    assert RedisChannelLayer.brpop_timeout == 5, "the class itself is left alone"
+
+
+def test_redis_py_8_reads_with_a_timeout_the_core_layers_wait_would_outlast():
+    layer = RedisChannelLayer(hosts=[URL])
+    compat.bound_blocking_receive(layer)
+    major = int(version("redis").split(".")[0])
+    assert layer.brpop_timeout == (2 if major >= 8 else 5), (
+        "redis-py's default socket_timeout is no longer what turbo.compat._read_timeout "
+        "finds on a connection object of the layer's pool"
+    )
+
+
+def test_only_the_core_layer_is_fitted():
+    layers = [InMemoryChannelLayer(), RedisPubSubChannelLayer(hosts=[URL])]
+    for layer in layers:
+        compat.bound_blocking_receive(layer)
+    assert [vars(layer).get("brpop_timeout") for layer in layers] == [None, None]
+
+
+async def test_a_fitted_core_layer_waits_past_its_read_timeout_without_failing():
+    host = {"address": settings.REDIS_URL, "socket_timeout": 1}
+    config = layer_config("redis-core", hosts=[host])
+    layer = RedisChannelLayer(**config["CONFIG"])
+    compat.bound_blocking_receive(layer)
+    channel = await layer.new_channel()
+    try:
+        receiving = asyncio.ensure_future(layer.receive(channel))
+        # What is under test is time passing: three read timeouts of silence.
+        done, _ = await asyncio.wait([receiving], timeout=3)
+        assert not done, (
+            f"channels_redis's receive failed while idle ({receiving.exception()!r}): "
+            f"RedisChannelLayer.receive_single no longer waits in Redis for the "
+            f"instance's brpop_timeout, which turbo.compat.bound_blocking_receive shortens"
+        )
+        await layer.send(channel, {"type": "after.silence"})
+        assert await asyncio.wait_for(receiving, 5) == {"type": "after.silence"}
+    finally:
+        await layer.flush()
 
 
 # asyncio

@@ -158,7 +158,7 @@ async def test_a_subscriber_outlives_the_layers_group_expiry(layer):
     ("layer", "config", "capacity"),
     [
         ("redis-core", {}, hub.CHANNEL_CAPACITY),
-        ("redis-core", {"channel_capacity": {"turbo-hub.*": 50}}, 50),
+        ("redis-core", {"channel_capacity": {hub.CHANNEL_PATTERN: 50}}, 50),
         ("memory", {}, 100),  # a hub drains it without yielding to the sender
     ],
     ids=["core", "core-configured", "memory"],
@@ -168,7 +168,8 @@ def test_hub_channels_hold_a_burst_where_the_sender_checks_capacity(layer, confi
         channel_layer = get_channel_layer()
         hub.allow_backlog(channel_layer)
 
-        assert channel_layer.get_capacity(f"{hub.CHANNEL_PREFIX}.abc!def") == capacity
+        channel = f"specific.abc!{hub.CHANNEL_PREFIX}.def"
+        assert channel_layer.get_capacity(channel) == capacity
         assert channel_layer.get_capacity("specific.abc!def") == 100
 
 

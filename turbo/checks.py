@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from channels.routing import URLRouter
@@ -39,43 +38,7 @@ def check_channel_layer(**kwargs: Any) -> list[CheckMessage]:
     ]
 
 
-CORE_LAYER = "channels_redis.core.RedisChannelLayer"
 MIDDLEWARE = "turbo.middleware.TurboMiddleware"
-
-
-@register(Tags.compatibility)
-def check_redis_socket_timeout(**kwargs: Any) -> list[CheckMessage]:
-    """Warn when redis-py's default read timeout would break the core Redis layer.
-
-    redis-py 8 reads with a 5-second timeout unless told otherwise, and the
-    core layer's receive blocks longer than that when nothing is broadcast:
-    every idle websocket is then torn down every few seconds (channels_redis
-    issue 422).
-    """
-    try:
-        major = int(version("redis").split(".")[0])
-    except PackageNotFoundError:
-        return []
-    if major < 8:
-        return []
-    return [
-        Warning(
-            f"CHANNEL_LAYERS[{alias!r}] uses {CORE_LAYER} with redis-py {version('redis')}, "
-            f"whose 5-second default read timeout disconnects every idle websocket.",
-            hint=(
-                "Give each host a socket_timeout of None, e.g. 'hosts': [{'address': "
-                "'redis://127.0.0.1:6379/0', 'socket_timeout': None}]; or use "
-                "channels_redis.pubsub.RedisPubSubChannelLayer."
-            ),
-            id="turbo.W002",
-        )
-        for alias, layer in getattr(settings, "CHANNEL_LAYERS", {}).items()
-        if layer.get("BACKEND") == CORE_LAYER
-        and not all(
-            isinstance(host, dict) and "socket_timeout" in host
-            for host in layer.get("CONFIG", {}).get("hosts", [("localhost", 6379)])
-        )
-    ]
 
 
 def _wrapped(application: Any, seen: set[int] | None = None) -> Iterator[Any]:

@@ -9,7 +9,10 @@ assumption, when an upgrade breaks it. No other module reaches past a public API
 from __future__ import annotations
 
 import contextlib
+import fnmatch
+import math
 import re
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from channels.consumer import get_handler_name
@@ -170,19 +173,66 @@ def pubsub_layer_config(layer: Any) -> dict[str, Any]:
     return config
 
 
-def default_channel_capacity(layer: Any, prefix: str, capacity: int) -> None:
-    """Let ``layer``'s channels named ``prefix`` and more hold ``capacity`` messages.
+def default_channel_capacity(layer: Any, pattern: str, capacity: int) -> None:
+    """Let ``layer``'s channels named as ``pattern`` says hold ``capacity`` messages.
 
-    ``layer`` is a channels_redis core ``RedisChannelLayer``. A capacity its
-    ``CONFIG`` gives those channels is kept, and a smaller one is not lowered.
+    ``layer`` is a channels_redis core ``RedisChannelLayer``; ``pattern`` a
+    glob, as in its ``CONFIG``'s ``channel_capacity``. A capacity that
+    ``CONFIG`` gives those channels is kept, and a smaller one is not lowered::
+
+        default_channel_capacity(layer, "*!turbo-hub.*", 10_000)
     """
     # The core layer reads CONFIG's channel_capacity only when it is built,
     # into a list of (compiled pattern, capacity) pairs that get_capacity()
     # tries in order: there is no public way to add one later. Appended last,
     # a pattern the user configured for these channels still matches first.
-    if layer.get_capacity(f"{prefix}x") == layer.capacity:
-        pattern = re.compile(re.escape(prefix))
-        layer.channel_capacity.append((pattern, max(layer.capacity, capacity)))
+    if layer.get_capacity(pattern.replace("*", "x")) == layer.capacity:
+        compiled = re.compile(fnmatch.translate(pattern))
+        layer.channel_capacity.append((compiled, max(layer.capacity, capacity)))
+
+
+#: The core layers whose blocking receive :func:`bound_blocking_receive` has fitted.
+_receives_bounded: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def bound_blocking_receive(layer: Any) -> None:
+    """Keep a channels_redis core layer's blocking receive shorter than its Redis read timeout.
+
+    ``layer`` may be any channel layer; only a core ``RedisChannelLayer`` (or
+    a subclass) changes: its waits in Redis last half the shortest read
+    timeout (``socket_timeout``) of its hosts, when that is less than its own
+    5 s. Idle, its receive then asks Redis again rather than failing::
+
+        bound_blocking_receive(get_channel_layer())
+    """
+    # The core layer receives with BZPOPMIN, which waits in Redis for
+    # brpop_timeout seconds (5: a class attribute that CONFIG cannot set),
+    # answers nil when nothing came, and is sent again. redis-py 8 gives up a
+    # read after socket_timeout seconds, 5 by default, and closes the
+    # connection: the wait outlasts the read, and receive() raises
+    # TimeoutError out of every idle consumer (channels_redis#422). An
+    # instance attribute is the only way to shorten the wait.
+    # The class's attribute: the pub/sub layer answers its instance's
+    # attributes from a layer of the running loop, and there may be none.
+    if not hasattr(type(layer), "brpop_timeout") or layer in _receives_bounded:
+        return
+    _receives_bounded.add(layer)
+    timeouts = [_read_timeout(layer.create_pool(index)) for index in range(len(layer.hosts))]
+    shortest = min((timeout for timeout in timeouts if timeout), default=None)
+    if shortest is None or shortest / 2 >= layer.brpop_timeout:
+        return
+    # Whole seconds where they leave the answer time to come back: Redis
+    # before 6.0 refuses a fraction (and 0 would wait forever).
+    layer.brpop_timeout = math.floor(shortest / 2) if shortest >= 2 else shortest / 2
+
+
+def _read_timeout(pool: Any) -> float | None:
+    """The ``socket_timeout`` of the connections redis-py's ``pool`` would open."""
+    # A connection object opens nothing until used: it is the only way to
+    # read the default of the installed redis-py (None before 8, 5 since),
+    # with what the URL's query or CONFIG's host says applied.
+    timeout: float | None = pool.connection_class(**pool.connection_kwargs).socket_timeout
+    return timeout
 
 
 # asyncio

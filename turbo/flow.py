@@ -17,6 +17,7 @@ import logging
 from typing import Any, ClassVar
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 
 from turbo import compat
 from turbo.limits import CLOSE_TOO_SLOW
@@ -63,6 +64,10 @@ class FlowConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         self.outbox = Outbox(compat.frame_sender(send), self.close_too_slow)
+        # The hub's receive, and Channels' for a socket with its own channel,
+        # must outlast an idle Redis connection's read timeout; a layer made
+        # after startup (settings overridden in tests) was not fitted yet.
+        compat.bound_blocking_receive(get_channel_layer(self.channel_layer_alias))
         try:
             if self.own_channel:
                 await super().__call__(scope, receive, send)

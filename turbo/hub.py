@@ -41,8 +41,12 @@ CHANNEL_PREFIX: Final = "turbo-hub"
 
 #: Messages a hub's channel may hold on the Redis core layer (whose default is
 #: 100 per channel), unless ``channel_capacity`` in the layer's ``CONFIG``
-#: names the hubs' channels (``"turbo-hub.*"``).
+#: names the hubs' channels (:data:`CHANNEL_PATTERN`).
 CHANNEL_CAPACITY: Final = 10_000
+
+#: The hubs' channels on the Redis core layer, as ``channel_capacity`` in its
+#: ``CONFIG`` names them (:func:`new_channel`).
+CHANNEL_PATTERN: Final = f"*!{CHANNEL_PREFIX}.*"
 
 #: Seconds between attempts when the layer fails to deliver to the hub.
 RECEIVE_RETRY_DELAY: Final = 1.0
@@ -101,7 +105,25 @@ def allow_backlog(layer: Any) -> None:
     if not isinstance(layer, RedisChannelLayer) or layer in _capacity_checked:
         return
     _capacity_checked[layer] = True
-    compat.default_channel_capacity(layer, f"{CHANNEL_PREFIX}.", CHANNEL_CAPACITY)
+    compat.default_channel_capacity(layer, CHANNEL_PATTERN, CHANNEL_CAPACITY)
+
+
+async def new_channel(layer: Any) -> str:
+    """A new channel for a hub on ``layer``: its process's sockets' own channels' up to a ``!``.
+
+    ::
+
+        await new_channel(layer)  # "specific.<process>!turbo-hub.<id>" on the core layer
+    """
+    name: str = await layer.new_channel(f"{CHANNEL_PREFIX}.")
+    if "!" not in name:
+        return name  # the pub/sub layer receives each channel apart
+    # The core layer receives every channel of the process through one wait
+    # on Redis for the part before the "!", under one lock: a hub whose part
+    # differed from the sockets' own channels (own_channel) would wait behind
+    # an idle socket's receive, and never be handed a broadcast.
+    shared, _, _ = (await layer.new_channel()).partition("!")
+    return f"{shared}!{CHANNEL_PREFIX}.{name.partition('!')[2]}"
 
 
 class Hub:
@@ -135,7 +157,7 @@ class Hub:
 
     async def _start(self) -> None:
         allow_backlog(self.layer)
-        self.channel = await self.layer.new_channel(CHANNEL_PREFIX + ".")
+        self.channel = await new_channel(self.layer)
         self.tasks.append(asyncio.create_task(self._receive_forever()))
         if not isinstance(self.layer, InMemoryChannelLayer):
             await self.watch.begin()
