@@ -71,15 +71,17 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def layer_config(name: str, **config: Any) -> dict[str, Any]:
     """The ``CHANNEL_LAYERS`` entry of layer ``name``; Redis ones under a fresh prefix.
 
-    Its hosts are as projects write them, with redis-py's default read
-    timeout (``socket_timeout``), unless ``config`` gives ``hosts``.
+    Its hosts read without a timeout (``socket_timeout``), unless ``config``
+    gives ``hosts`` (tests/test_layer_settings.py gives the ordinary ones).
     """
     entry: dict[str, Any] = {"BACKEND": LAYERS[name]["BACKEND"]}
     if name.startswith("redis"):
         require_service("Redis", settings.REDIS_URL)
-        url = urlsplit(settings.REDIS_URL)
-        # As turbo-django's samples write them, where the URL says no more.
-        hosts = [(url.hostname, url.port)] if url.path in ("", "/", "/0") else [url.geturl()]
+        # With a read timeout, redis-py sends each command through
+        # asyncio.wait_for, which on Python 3.11 can drop the cancellation of
+        # a stopping hub's receive: the loop then runs on, and a test's event
+        # loop never closes.
+        hosts = [{"address": settings.REDIS_URL, "socket_timeout": None}]
         config = {"hosts": hosts, "prefix": f"t{uuid.uuid4().hex}", **config}
     if config:
         entry["CONFIG"] = config

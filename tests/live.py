@@ -123,7 +123,9 @@ class RedisProcess:
             "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "core": "channels_redis.core.RedisChannelLayer",
         }[kind]
-        config = {"hosts": [self.url], "prefix": f"t{uuid.uuid4().hex}"}
+        # Without a read timeout, as tests.conftest.layer_config says why.
+        host = {"address": self.url, "socket_timeout": None}
+        config = {"hosts": [host], "prefix": f"t{uuid.uuid4().hex}"}
         return {"BACKEND": backend, "CONFIG": config}
 
     def start(self, timeout: float = 10) -> None:

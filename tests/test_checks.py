@@ -33,9 +33,9 @@ def test_warning_without_a_channel_layer():
 @pytest.mark.parametrize(
     ("layer", "config"),
     [
-        ("redis-core", {}),
+        ("redis-core", {"hosts": [("127.0.0.1", 6379)]}),
         ("redis-core", {"hosts": [settings.REDIS_URL]}),
-        ("redis-pubsub", {}),
+        ("redis-pubsub", {"hosts": [settings.REDIS_URL]}),
         ("memory", {}),
     ],
     ids=["core-tuple", "core-url", "pubsub", "memory"],

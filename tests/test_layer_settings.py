@@ -42,7 +42,7 @@ async def stays_quiet(socket: LiveSocket, seconds: float) -> None:
         # Two periods of a 2-second read timeout, and a bit.
         pytest.param("redis-core", timing_out_after(2), 5, id="core-2s"),
         # Two periods of redis-py 8's default, and a bit: hosts as ("127.0.0.1", 6379).
-        pytest.param("redis-core", {}, 11, id="core-default"),
+        pytest.param("redis-core", {"hosts": [("127.0.0.1", 6379)]}, 11, id="core-default"),
         pytest.param("redis-pubsub", timing_out_after(2), 5, id="pubsub-2s"),
     ],
 )
@@ -77,6 +77,6 @@ def test_the_configured_core_layer_waits_in_redis_shorter_than_its_read_timeout(
     if int(version("redis").split(".")[0]) < 8:
         pytest.skip("redis-py before 8 reads without a timeout by default")
     command = "from channels.layers import get_channel_layer as g; print(g().brpop_timeout)"
-    output = manage(layer_config("redis-core"), "shell", "-c", command)
+    output = manage(layer_config("redis-core", hosts=[settings.REDIS_URL]), "shell", "-c", command)
 
     assert output.splitlines()[-1] == "2"  # half redis-py's 5 s, fitted as Django started
