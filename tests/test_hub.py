@@ -403,3 +403,27 @@ async def test_a_hub_knows_the_historys_epoch_before_its_first_socket_has_subscr
         assert isinstance(kept, history.RedisHistory)
 
         assert watching.watch.epoch == (await kept.position()).epoch
+
+
+async def test_a_hub_stops_though_its_layer_swallowed_a_cancellation(connect, channel_layer):
+    # As Python 3.11's asyncio.wait_for, which redis-py sends through when a
+    # read timeout is set, does when the read completes as it is cancelled.
+    receive, swallowed = channel_layer.receive, []
+
+    async def swallowing_once(channel: str) -> dict[str, Any]:
+        try:
+            return await receive(channel)  # type: ignore[no-any-return]
+        except asyncio.CancelledError:
+            if swallowed:
+                raise
+            swallowed.append(channel)
+            return {"type": hub.MESSAGE_TYPE, "group": "nobody", "html": ""}
+
+    with mock.patch.object(channel_layer, "receive", swallowing_once):
+        socket = await connect()
+        await socket.subscribe(LobbyStream())
+        stopping = the_hub()
+        await socket.communicator.disconnect()
+
+    assert swallowed == [stopping.channel]
+    assert all(task.done() for task in stopping.tasks)

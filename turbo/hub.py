@@ -22,6 +22,7 @@ from channels.layers import InMemoryChannelLayer
 
 from turbo import compat
 from turbo.history import Position
+from turbo.loops import cancel_and_wait
 from turbo.watch import PROBE_TIMEOUT, PROBE_TYPE, Watch
 
 if TYPE_CHECKING:
@@ -313,8 +314,7 @@ class Hub:
     async def _stop(self) -> None:
         self.on_stop(self)
         self.started.cancel()
-        for task in self.tasks:
-            task.cancel()
+        await cancel_and_wait(self.tasks)
         async with self.membership:
             groups, self.joined = self.joined, set()
             for group in groups:

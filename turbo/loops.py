@@ -16,7 +16,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine
+    from collections.abc import Callable, Coroutine, Iterable
     from concurrent.futures import Future
 
 T = TypeVar("T")
@@ -103,6 +103,25 @@ def run_on(loop: asyncio.AbstractEventLoop, coroutine: Coroutine[Any, Any, T], t
     except TimeoutError:
         future.cancel()
         raise
+
+
+#: Seconds between cancellations of a task that ran on after one.
+CANCEL_AGAIN_AFTER: Final = 0.1
+
+
+async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any]]) -> None:
+    """Cancel ``tasks`` and return once every one has ended.
+
+    Cancelled again while it runs on: Python 3.11's ``asyncio.wait_for``,
+    which redis-py sends commands through when a read timeout is set, drops a
+    cancellation that arrives as the command completes, and a loop calling
+    the layer again would then run forever.
+    """
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=CANCEL_AGAIN_AFTER)
 
 
 def _forget_loops() -> None:
