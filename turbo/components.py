@@ -10,17 +10,16 @@ for them.
 
 from __future__ import annotations
 
-import json
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Model
 from django.utils.html import format_html
 
 from turbo import fragments, later
+from turbo.identity import json_normalised
 from turbo.markup import render_template
 from turbo.streams import GROUP_PREFIX, Stream
 
@@ -220,7 +219,7 @@ class UserComponent(Component):
 
     def user_passes_test(self, user: AbstractBaseUser | AnonymousUser) -> bool:
         """Only the component's own user may subscribe: not another, not an anonymous one."""
-        return bool(user.is_authenticated) and _json(user.pk) == self.user_pk
+        return bool(user.is_authenticated) and _json(user.pk, type(self)) == self.user_pk
 
 
 def is_anonymous(user: Any) -> bool:
@@ -238,14 +237,13 @@ def _user_pk(component: type[UserComponent], user: Any) -> Any:
     pk = user.pk if isinstance(user, Model) else user
     if pk is None or pk == "":
         raise ValueError(f"{component.__qualname__} needs a saved user, not an unsaved {user!r}.")
-    return _json(pk)
+    return _json(pk, component)
 
 
-def _json(value: Any) -> Any:
+def _json(value: Any, component: type[UserComponent]) -> Any:
     """``value`` as a token carries it: a UUID becomes a string, an int stays an int."""
-    return (
-        value if type(value) in (int, str) else json.loads(json.dumps(value, cls=DjangoJSONEncoder))
-    )
+    [normalised] = json_normalised([value], component)
+    return normalised
 
 
 #: turbo-django's names.

@@ -59,19 +59,8 @@ def resolve_stream(source: object) -> Stream:
                 f"ModelStream for it in its app's streams.py."
             )
         return model_stream(source) if isinstance(source, Model) else model_stream.collection()
-    stream_class: type[Stream]
-    if source == "":
-        raise template.TemplateSyntaxError(
-            "turbo_subscribe got an empty value: is a context variable missing?"
-        )
-    if isinstance(source, str):
-        try:
-            stream_class = registry.get(source)
-        except LookupError as error:
-            raise template.TemplateSyntaxError(f"turbo_subscribe: {error.args[0]}") from None
-    elif isinstance(source, type) and issubclass(source, Stream):
-        stream_class = source
-    else:
+    stream_class = _class_named(source, "turbo_subscribe")
+    if not (isinstance(stream_class, type) and issubclass(stream_class, Stream)):
         raise template.TemplateSyntaxError(
             f"turbo_subscribe takes model instances, streams and 'app_label:StreamName' "
             f"strings, not {source!r}."
@@ -84,6 +73,24 @@ def resolve_stream(source: object) -> Stream:
             f"pass a stream object from the view instead, e.g. "
             f"{stream_class.__name__}(...) in the context."
         ) from None
+
+
+def _class_named(source: object, tag: str) -> object:
+    """``source``, or the stream class an ``"app_label:Name"`` string names.
+
+    An empty value, a context variable gone missing, raises for ``tag``, as
+    does a name nothing registered.
+    """
+    if source == "":
+        raise template.TemplateSyntaxError(
+            f"{tag} got an empty value: is a context variable missing?"
+        )
+    if isinstance(source, str):
+        try:
+            return registry.get(source)
+        except LookupError as error:
+            raise template.TemplateSyntaxError(f"{tag}: {error.args[0]}") from None
+    return source
 
 
 def _unwrapped(source: object) -> object:
@@ -185,16 +192,7 @@ def resolve_component(
                 f"either a component, or its class or name followed by its arguments."
             )
         return source
-    if source == "":
-        raise template.TemplateSyntaxError(
-            "turbo_component got an empty value: is a context variable missing?"
-        )
-    component_class = source
-    if isinstance(source, str):
-        try:
-            component_class = registry.get(source)
-        except LookupError as error:
-            raise template.TemplateSyntaxError(f"turbo_component: {error.args[0]}") from None
+    component_class = _class_named(source, "turbo_component")
     if not (isinstance(component_class, type) and issubclass(component_class, Component)):
         shown = f"the stream {source!r}" if isinstance(component_class, type) else repr(source)
         raise template.TemplateSyntaxError(
