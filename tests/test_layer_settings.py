@@ -1,4 +1,4 @@
-"""Each channel layer with its ordinary settings, on a real daphne and a real Redis.
+"""Each channel layer with its ordinary settings, on real daphne and uvicorn and a real Redis.
 
 redis-py 8 gives up a read after 5 s by default, and the Redis core layer's
 receive waits longer than that in Redis when nothing comes (channels_redis#422):
@@ -46,12 +46,13 @@ async def stays_quiet(socket: LiveSocket, seconds: float) -> None:
         pytest.param("redis-pubsub", timing_out_after(2), 5, id="pubsub-2s"),
     ],
 )
+@pytest.mark.parametrize("kind", ["daphne", "uvicorn"])
 async def test_idle_sockets_outlast_the_read_timeout_and_still_receive(
-    servers, layer, config, idle
+    servers, layer, config, idle, kind
 ):
     layer = layer_config(layer, **config)
     room = await Room.objects.acreate(name="idle")
-    server = await asyncio.to_thread(servers, layer)
+    server = await asyncio.to_thread(servers, layer, kind)
     token = await asyncio.to_thread(server.token, f"/rooms/{room.pk}/")
 
     # A turbo socket, served by its process's hub; and one with a channel of
