@@ -21,7 +21,7 @@ from weakref import WeakKeyDictionary
 from channels.layers import InMemoryChannelLayer
 
 from turbo import compat
-from turbo.history import Position
+from turbo.history import Position, keep_marked, mark_watched
 from turbo.loops import cancel_and_wait
 from turbo.watch import PROBE_TIMEOUT, PROBE_TYPE, Watch
 
@@ -169,6 +169,7 @@ class Hub:
         expiry = getattr(self.layer, "group_expiry", None)
         if expiry:
             self.tasks.append(asyncio.create_task(self._renew_forever(expiry / 2)))
+        self.tasks.append(asyncio.create_task(keep_marked(self.layer, lambda: self.joined)))
 
     async def join(self, group: str, subscriber: Subscriber) -> None:
         """Deliver ``group``'s broadcasts to ``subscriber`` from now on.
@@ -202,6 +203,7 @@ class Hub:
                 if group not in self.joined:
                     await self.layer.group_add(group, self.channel)
                     self.joined.add(group)
+                    await mark_watched(self.layer, [group])
 
     async def _exit(self, group: str, table: dict[str, set[Any]], local: object) -> None:
         members = table.get(group)
@@ -301,6 +303,7 @@ class Hub:
                 await self._call_layer(self.layer.group_add, group, "Renewing")
 
     async def _discard(self, group: str) -> None:
+        await mark_watched(self.layer, [group])
         await self._call_layer(self.layer.group_discard, group, "Leaving")
 
     async def _call_layer(

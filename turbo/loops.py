@@ -11,6 +11,7 @@ is running in this process, else to one long-lived background loop.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
 from typing import TYPE_CHECKING, Any, Final, TypeVar
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from concurrent.futures import Future
 
 T = TypeVar("T")
+
+logger = logging.getLogger("turbo")
 
 #: Seconds sync code waits for the event loop that runs its send (or its
 #: read of a page's position) before giving up: a loop that does not run it.
@@ -73,9 +76,14 @@ def consumer_connected() -> bool:
 
 def loop_for_sync_send() -> asyncio.AbstractEventLoop:
     """The loop sync code hands its sends to: the server's, else a background one."""
-    global _background_loop
     if _server_loop is not None and _server_loop.is_running():
         return _server_loop
+    return background_loop()
+
+
+def background_loop() -> asyncio.AbstractEventLoop:
+    """The process's own loop, in a daemon thread: for work that outlives any server loop."""
+    global _background_loop
     with _background_lock:
         if _background_loop is None:
             loop = asyncio.new_event_loop()
@@ -103,6 +111,44 @@ def run_on(loop: asyncio.AbstractEventLoop, coroutine: Coroutine[Any, Any, T], t
     except TimeoutError:
         future.cancel()
         raise
+
+
+# Tasks submit() started and nobody awaits: asyncio keeps only weak references.
+_submitted: set[asyncio.Task[Any]] = set()
+
+
+def submit(
+    make_coroutine: Callable[[], Coroutine[Any, Any, object]],
+    failure: str,
+    loop: asyncio.AbstractEventLoop | None = None,
+    delay: float = 0.0,
+) -> None:
+    """Run a coroutine without waiting for it; an exception it raises is logged as ``failure``.
+
+    On ``loop``, else on the running loop, else on :func:`loop_for_sync_send`;
+    ``delay`` seconds from now.
+    """
+    if loop is None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = loop_for_sync_send()
+    if delay:
+        loop.call_soon_threadsafe(loop.call_later, delay, _start, make_coroutine, failure)
+    else:
+        loop.call_soon_threadsafe(_start, make_coroutine, failure)
+
+
+def _start(make_coroutine: Callable[[], Coroutine[Any, Any, object]], failure: str) -> None:
+    task = asyncio.ensure_future(make_coroutine())
+    _submitted.add(task)
+
+    def done(task: asyncio.Task[Any]) -> None:
+        _submitted.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error(failure, exc_info=task.exception())
+
+    task.add_done_callback(done)
 
 
 #: Seconds between cancellations of a task that ran on after one.

@@ -25,17 +25,28 @@ position a page renders).
 
 from __future__ import annotations
 
-from turbo.history.entries import UNKNOWN, Entry, History, Position, Recorded, covering
-from turbo.history.layers import for_layer
+from turbo.history.entries import (
+    PLACEHOLDER,
+    UNKNOWN,
+    Entry,
+    History,
+    Position,
+    Recorded,
+    covering,
+)
+from turbo.history.layers import for_layer, keep_marked, mark_watched, mark_watched_soon
+from turbo.history.marks import Marks
 from turbo.history.memory import MEMORY_MAX_STREAMS, MemoryHistory
 from turbo.history.positions import apage_position, page_position, page_rendered_from
 from turbo.history.redis import RedisHistory
 
 __all__ = [
     "MEMORY_MAX_STREAMS",
+    "PLACEHOLDER",
     "UNKNOWN",
     "Entry",
     "History",
+    "Marks",
     "MemoryHistory",
     "Position",
     "Recorded",
@@ -43,6 +54,9 @@ __all__ = [
     "apage_position",
     "covering",
     "for_layer",
+    "keep_marked",
+    "mark_watched",
+    "mark_watched_soon",
     "page_position",
     "page_rendered_from",
 ]

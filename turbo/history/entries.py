@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Final, NamedTuple, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,12 @@ class Position:
 #: broadcast between its rendering and its subscribe is not lost.
 UNKNOWN: Final = Position("unknown", 0)
 
+#: What the history records in place of a broadcast to a stream no page
+#: watches (:meth:`History.watched`): it is never rendered, and a page that
+#: replays across it refreshes itself instead, so that a page whose view ran
+#: while it was committed still shows the change.
+PLACEHOLDER: Final = '<turbo-stream action="refresh"></turbo-stream>'
+
 
 class Entry(NamedTuple):
     """One recorded broadcast of a stream."""
@@ -57,7 +66,34 @@ class Recorded(NamedTuple):
 
 
 class History(Protocol):
-    """Where broadcasts are recorded, and read back for a returning page."""
+    """Where broadcasts are recorded, and read back for a returning page.
+
+    It also knows which streams pages watch: a stream is *watched* from the
+    moment a page renders ``{% turbo_subscribe %}`` for it until
+    :setting:`TURBO_HISTORY_MAX_AGE` after its last socket left, and so as long
+    as any page may still replay its broadcasts. A broadcast to a stream
+    nobody watches is not rendered; a :data:`PLACEHOLDER` takes its position.
+    """
+
+    def watched(self, group: str) -> bool:
+        """Whether a page may replay ``group``'s next broadcast; ``True`` when it cannot tell.
+
+        Answered from this process's memory, without a round trip.
+        """
+
+    def mark_soon(self, groups: Iterable[str]) -> None:
+        """Mark ``groups`` watched, without waiting: what a page's render does."""
+
+    async def mark(self, groups: Iterable[str]) -> None:
+        """Mark ``groups`` watched, and return once every process can know it."""
+
+    async def record_placeholders(self, groups: Sequence[str]) -> list[tuple[Recorded, bool]]:
+        """Record a :data:`PLACEHOLDER` for each of ``groups``, in order.
+
+        Returns where each went and whether its stream is watched now (a page
+        began watching it since :meth:`watched` said no): the placeholder must
+        then be sent too.
+        """
 
     async def record(self, group: str, html: str) -> Recorded:
         """Record a broadcast of ``group``, before it is sent."""

@@ -5,9 +5,12 @@ from __future__ import annotations
 import secrets
 import time
 from collections import OrderedDict, deque
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from turbo.history.entries import Entry, Position, Recorded, covering
+from turbo.history.entries import PLACEHOLDER, Entry, Position, Recorded, covering
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
 
 #: Streams a :class:`MemoryHistory` keeps at most: past that, it forgets the
 #: one that broadcast least recently, as it does those quiet for longer than
@@ -35,8 +38,32 @@ class MemoryHistory:
         self.logs: OrderedDict[str, deque[tuple[float, Entry]]] = OrderedDict()
         #: The latest sequence of a stream it forgot (see :attr:`Entry.previous`).
         self.forgotten = 0
+        #: When each watched stream stops being watched, unless marked again.
+        self.marks: dict[str, float] = {}
+        # Expired marks are dropped when the table has doubled since the last time.
+        self._marks_pruned_at = 1024
+
+    def watched(self, group: str) -> bool:
+        return self.marks.get(group, 0.0) > time.monotonic()
+
+    def mark_soon(self, groups: Iterable[str]) -> None:
+        now = time.monotonic()
+        for group in groups:
+            self.marks[group] = now + self.max_age
+        if len(self.marks) > self._marks_pruned_at:
+            self.marks = {g: until for g, until in self.marks.items() if until > now}
+            self._marks_pruned_at = max(1024, 2 * len(self.marks))
+
+    async def mark(self, groups: Iterable[str]) -> None:
+        self.mark_soon(groups)
+
+    async def record_placeholders(self, groups: Sequence[str]) -> list[tuple[Recorded, bool]]:
+        return [(self._record(group, PLACEHOLDER), self.watched(group)) for group in groups]
 
     async def record(self, group: str, html: str) -> Recorded:
+        return self._record(group, html)
+
+    def _record(self, group: str, html: str) -> Recorded:
         now = time.monotonic()
         self.sequence += 1
         log = self.logs.get(group)

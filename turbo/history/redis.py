@@ -7,9 +7,12 @@ from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
 from turbo.compat import run_before_close
-from turbo.history.entries import UNKNOWN, Entry, Position, Recorded, covering
+from turbo.history.entries import PLACEHOLDER, UNKNOWN, Entry, Position, Recorded, covering
+from turbo.history.marks import Marks
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
     from redis.asyncio import Redis
 
 
@@ -32,33 +35,46 @@ return {epoch, tonumber(redis.call('GET', KEYS[1]) or '0')}
 """
 )
 
-# KEYS[3], KEYS[4] and KEYS[5]: the stream's log, the sorted set of the
-# streams the history holds (scored by their last sequence) and the latest
-# sequence of a stream it forgot (Entry.previous). ARGV: the html, the log's
-# length, its age in milliseconds, the group, the prefix of log keys. One
-# script, so that positions are handed out in the order the log records them,
+# KEYS[3], KEYS[4] and KEYS[5]: the sorted set of the streams the history
+# holds (scored by their last sequence), the latest sequence of a stream it
+# forgot (Entry.previous) and the watched streams (turbo.history.marks). ARGV:
+# the html, the logs' length, their age in milliseconds, the prefix of log
+# keys, then the streams to record the html for, each of which gets a
+# position and tells its previous one and whether it is watched. One script,
+# so that positions are handed out in the order the logs record them,
 # whichever process records. Then it forgets a few streams whose log expired:
 # the lowest scores broadcast least recently, so their logs expire first.
 _RECORD = (
     _EPOCH
     + """
-local sequence = redis.call('INCR', KEYS[1])
-local previous = tonumber(redis.call('ZSCORE', KEYS[4], ARGV[4])
-  or redis.call('GET', KEYS[5]) or '0')
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], sequence .. '-0',
-  'html', ARGV[1], 'previous', string.format('%d', previous))
-redis.call('PEXPIRE', KEYS[3], ARGV[3])
-redis.call('ZADD', KEYS[4], sequence, ARGV[4])
-local oldest = redis.call('ZRANGE', KEYS[4], 0, 7, 'WITHSCORES')
+local now = redis.call('TIME')
+local now_ms = now[1] * 1000 + math.floor(now[2] / 1000)
+local recorded = {epoch}
+for g = 5, #ARGV do
+  local group = ARGV[g]
+  local log = ARGV[4] .. group
+  local sequence = redis.call('INCR', KEYS[1])
+  local previous = tonumber(redis.call('ZSCORE', KEYS[3], group)
+    or redis.call('GET', KEYS[4]) or '0')
+  redis.call('XADD', log, 'MAXLEN', '~', ARGV[2], sequence .. '-0',
+    'html', ARGV[1], 'previous', string.format('%d', previous))
+  redis.call('PEXPIRE', log, ARGV[3])
+  redis.call('ZADD', KEYS[3], sequence, group)
+  local watched = tonumber(redis.call('ZSCORE', KEYS[5], group) or '0') > now_ms
+  table.insert(recorded, sequence)
+  table.insert(recorded, previous)
+  table.insert(recorded, watched and 1 or 0)
+end
+local oldest = redis.call('ZRANGE', KEYS[3], 0, 7, 'WITHSCORES')
 for i = 1, #oldest, 2 do
-  if redis.call('EXISTS', ARGV[5] .. oldest[i]) == 1 then break end
-  redis.call('ZREM', KEYS[4], oldest[i])
+  if redis.call('EXISTS', ARGV[4] .. oldest[i]) == 1 then break end
+  redis.call('ZREM', KEYS[3], oldest[i])
   local forgotten = tonumber(oldest[i + 1])
-  if forgotten > tonumber(redis.call('GET', KEYS[5]) or '0') then
-    redis.call('SET', KEYS[5], string.format('%d', forgotten))
+  if forgotten > tonumber(redis.call('GET', KEYS[4]) or '0') then
+    redis.call('SET', KEYS[4], string.format('%d', forgotten))
   end
 end
-return {epoch, sequence, previous}
+return recorded
 """
 )
 
@@ -90,6 +106,7 @@ class RedisHistory:
         self.max_entries, self.max_age = max_entries, max_age
         # redis.asyncio clients belong to the loop they were made on.
         self._clients: WeakKeyDictionary[asyncio.AbstractEventLoop, Redis] = WeakKeyDictionary()
+        self.marks = Marks(f"{prefix}:watched", max_age, self._client)
 
     def _client(self) -> Redis:
         loop = asyncio.get_running_loop()
@@ -113,17 +130,38 @@ class RedisHistory:
             f"{self.prefix}:forgotten",
         ]
 
-    async def record(self, group: str, html: str) -> Recorded:
-        arguments: list[str | int] = [
-            html,
-            self.max_entries,
-            int(self.max_age * 1000),
-            group,
-            f"{self.prefix}:log:",
+    async def _record(self, html: str, groups: Sequence[str]) -> list[tuple[Recorded, bool]]:
+        """Record ``html`` for each of ``groups``: where, and whether the stream is watched."""
+        sequence, epoch, _, streams, forgotten = self._keys("")
+        keys = [sequence, epoch, streams, forgotten, self.marks.key]
+        age = int(self.max_age * 1000)
+        arguments: list[str | int] = [html, self.max_entries, age, f"{self.prefix}:log:", *groups]
+        result: Any = await self._client().eval(_RECORD, len(keys), *keys, *arguments)
+        epoch = _text(result[0])
+        rows = result[1:]
+        return [
+            (Recorded(epoch, int(rows[i]), int(rows[i + 1])), bool(rows[i + 2]))
+            for i in range(0, len(rows), 3)
         ]
-        result: Any = await self._client().eval(_RECORD, 5, *self._keys(group), *arguments)
-        epoch, sequence, previous = result
-        return Recorded(_text(epoch), int(sequence), int(previous))
+
+    async def record(self, group: str, html: str) -> Recorded:
+        [(recorded, _)] = await self._record(html, [group])
+        return recorded
+
+    def watched(self, group: str) -> bool:
+        return self.marks.watched(group)
+
+    def mark_soon(self, groups: Iterable[str]) -> None:
+        self.marks.mark_soon(groups)
+
+    async def mark(self, groups: Iterable[str]) -> None:
+        await self.marks.mark(self._client(), groups)
+
+    async def record_placeholders(self, groups: Sequence[str]) -> list[tuple[Recorded, bool]]:
+        placed = await self._record(PLACEHOLDER, groups)
+        # A page began watching meanwhile, and this process had not heard yet.
+        self.marks.mark_locally(g for g, (_, seen) in zip(groups, placed, strict=True) if seen)
+        return placed
 
     async def position(self) -> Position:
         result: Any = await self._client().eval(_POSITION, 2, *self._keys("")[:2])

@@ -129,7 +129,9 @@ def subscription(streams: Sequence[Stream]) -> SafeString:
     """
     note_subscribing_page()
     url = get_script_prefix() + conf.websocket_path()
-    position = history.page_position(get_channel_layer())
+    layer = get_channel_layer()
+    position = history.page_position(layer)
+    history.mark_watched_soon(layer, [stream.group for stream in streams])
     attributes = format_html(' position="{}"', position) if position is not None else ""
     elements = format_html_join(
         "",

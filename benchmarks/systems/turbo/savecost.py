@@ -47,6 +47,7 @@ def configure(layer: str) -> None:
         CHANNEL_LAYERS={"default": LAYERS[layer]},
         DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
         USE_TZ=True,
+        **({"TURBO_HISTORY": None} if os.environ.get("NOHIST") else {}),
         # The in-memory layer warns once that no socket can hear it: true, and the point.
         LOGGING={"version": 1, "loggers": {"turbo": {"level": "ERROR"}}},
     )

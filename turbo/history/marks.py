@@ -1,0 +1,158 @@
+"""Which streams pages watch, across processes: marks in Redis, mirrored in each process.
+
+A broadcast to a stream nobody watches is not rendered
+(:meth:`turbo.history.History.watched`), and the saving thread must learn
+that without a round trip. So the marks live in a sorted set in Redis (each
+stream scored by the time, in Redis's clock, until which it counts as
+watched), every mark is also published, and each process that broadcasts
+keeps a copy: it loads the set once it has subscribed to the publications,
+then follows them. Until its copy is loaded, or while its connection is
+down, a process takes every stream as watched, and broadcasts as it would
+without marks.
+
+The copy may lag a mark by the time a publication takes: the history's
+record of a placeholder tells whether the stream turned out to be watched,
+and the placeholder is then sent (:func:`turbo.sending.flush_placeholders`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any, Final
+
+from turbo import conf
+from turbo.loops import background_loop, submit
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from redis.asyncio import Redis
+
+logger = logging.getLogger("turbo")
+
+#: Seconds without a question after which a process stops following the
+#: marks (it follows them again at the next one, taking every stream as
+#: watched until its copy is loaded).
+IDLE_AFTER: Final = 60.0
+
+#: Seconds between attempts to follow the marks after a failure.
+RETRY_DELAY: Final = 1.0
+
+# KEYS[1]: the sorted set of marks. ARGV: how long a mark lasts (ms), the
+# channel marks are published on, then the streams. Expired marks go first.
+_MARK = """
+local now = redis.call('TIME')
+local ms = now[1] * 1000 + math.floor(now[2] / 1000)
+local watched_until = ms + tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ms)
+for i = 3, #ARGV do
+  redis.call('ZADD', KEYS[1], watched_until, ARGV[i])
+end
+redis.call('PUBLISH', ARGV[2], watched_until .. ' ' .. table.concat(ARGV, ' ', 3))
+return watched_until
+"""
+
+
+def _now_ms() -> float:
+    return time.time() * 1000
+
+
+class Marks:
+    """This process's copy of the marks in Redis under ``key``, which last ``max_age`` s.
+
+    ``client()`` is the history's Redis client on the running loop.
+    """
+
+    def __init__(self, key: str, max_age: float, client: Callable[[], Redis]) -> None:
+        self.key, self.channel, self.max_age, self.client = key, key, max_age, client
+        #: Until when (ms since the epoch) each stream counts as watched.
+        self.until: dict[str, float] = {}
+        #: Whether :attr:`until` holds every mark made since it was loaded.
+        self.ready = False
+        self.following = False
+        # Expired marks are dropped when the table has doubled since the last time.
+        self._pruned_at = 1024
+        self.asked_at = time.monotonic()
+
+    def watched(self, group: str) -> bool:
+        """Whether ``group`` is marked; ``True`` until the copy is loaded."""
+        self.asked_at = time.monotonic()
+        if not self.ready:
+            self.follow()
+            return True
+        return self.until.get(group, 0.0) > _now_ms()
+
+    def mark_locally(self, groups: Iterable[str]) -> None:
+        """Take ``groups`` as marked in this process, for :attr:`max_age`."""
+        watched_until = _now_ms() + self.max_age * 1000
+        for group in groups:
+            self.until[group] = watched_until
+
+    def mark_soon(self, groups: Iterable[str]) -> None:
+        """Mark ``groups`` here at once, and in Redis without waiting."""
+        groups = list(groups)
+        self.mark_locally(groups)
+        submit(lambda: self.mark(self.client(), groups), "Marking streams as watched failed")
+
+    async def mark(self, client: Redis, groups: Iterable[str]) -> None:
+        """Mark ``groups`` in Redis, and return once the mark is published."""
+        groups = list(groups)
+        if groups:
+            self.mark_locally(groups)
+            arguments: list[str | int] = [int(self.max_age * 1000), self.channel, *groups]
+            await asyncio.wait_for(
+                client.eval(_MARK, 1, self.key, *arguments), conf.redis_timeout()
+            )
+
+    def follow(self) -> None:
+        """Start following the marks, on the process's background loop, unless it does."""
+        if not self.following:
+            self.following = True
+            submit(self._follow_while_asked, "Following the marks failed", background_loop())
+
+    async def _follow_while_asked(self) -> None:
+        try:
+            while time.monotonic() - self.asked_at < IDLE_AFTER:
+                try:
+                    await self._follow()
+                except Exception as error:
+                    logger.warning(
+                        "Following which streams are watched failed (%s); every broadcast is "
+                        "rendered until it works again.",
+                        error,
+                    )
+                self.ready = False
+                await asyncio.sleep(RETRY_DELAY)
+        finally:
+            self.ready = self.following = False
+
+    async def _follow(self) -> None:
+        client = self.client()
+        pubsub: Any = client.pubsub()
+        try:
+            await pubsub.subscribe(self.channel)
+            # Loaded once subscribed: a mark made meanwhile is in one or the other.
+            while await pubsub.get_message(timeout=1.0) is None:
+                pass
+            rows: Any = await client.zrange(self.key, 0, -1, withscores=True)
+            now = _now_ms()
+            self.until = {group.decode(): until for group, until in rows if until > now}
+            self._pruned_at = max(1024, 2 * len(self.until))
+            self.ready = True
+            while time.monotonic() - self.asked_at < IDLE_AFTER:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                if message is not None:
+                    self._take(message["data"])
+        finally:
+            await pubsub.aclose()
+
+    def _take(self, data: bytes) -> None:
+        until, *groups = data.decode().split(" ")
+        for group in groups:
+            self.until[group] = float(until)
+        if len(self.until) > self._pruned_at:
+            now = _now_ms()
+            self.until = {g: u for g, u in self.until.items() if u > now}
+            self._pruned_at = max(1024, 2 * len(self.until))
