@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import threading
+import time
 import uuid
 from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
@@ -24,7 +25,8 @@ from django.test import Client, override_settings
 import turbo.loops
 from tests.live import RedisProcess, ServerProcess
 from tests.testapp.streams import UserStream
-from turbo import routing, signing
+from turbo import history, routing, signing
+from turbo.history import RedisHistory
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
@@ -264,13 +266,32 @@ class ServerLoop:
         turbo.loops._server_loop = None
 
 
+def following_marks(kept: Any) -> None:
+    """Wait until the process knows which streams are watched (:mod:`turbo.history.marks`).
+
+    Until then it takes every stream as watched; the in-memory history always knows.
+    """
+    if not isinstance(kept, RedisHistory):
+        return
+    kept.watched("")
+    deadline = time.monotonic() + 5
+    while not kept.marks.ready:
+        assert time.monotonic() < deadline, "the marks were not loaded within 5 s"
+        time.sleep(0.01)
+
+
 class Subscriber:
-    """A channel joined to a stream's group, read from sync test code."""
+    """A channel joined to a stream's group, read from sync test code.
+
+    The stream is marked watched, as a page's hub marks it: broadcasts to a
+    stream nobody watches are not sent.
+    """
 
     def __init__(self, server: ServerLoop, layer: Any, stream: Stream) -> None:
         self.server, self.layer = server, layer
         self.channel = server.run(layer.new_channel())
         server.run(layer.group_add(stream.group, self.channel))
+        server.run(history.mark_watched(layer, [stream.group]))
 
     def receive(self, timeout: float = 5) -> dict[str, Any]:
         return self.server.run(

@@ -88,9 +88,12 @@ LAYERS: list[set[str]] = [
         "turbo.history",
         "turbo.history.entries",
         "turbo.history.layers",
+        "turbo.history.marks",
         "turbo.history.memory",
+        "turbo.history.placeholders",
         "turbo.history.positions",
         "turbo.history.redis",
+        "turbo.history.watching",
     },
     # Foundations.
     {"turbo.compat", "turbo.conf", "turbo.hints", "turbo.limits", "turbo.loops"},

@@ -147,6 +147,7 @@ async def test_a_closed_socket_leaves_every_group(connect, channel_layer):
     # before the marker does.
     marker = UserStream("marker")
     await channel_layer.group_add(marker.group, channels[0])
+    await history.mark_watched(channel_layer, [marker.group])
     for stream in (room, lobby):
         await stream.aupdate(text="to nobody", id="x")
     await marker.aupdate(text="marker", id="x")
@@ -460,6 +461,7 @@ async def test_a_stream_the_socket_holds_is_counted_without_a_check(connect):
 async def test_a_subscribe_that_missed_more_than_half_the_window_refreshes(connect):
     stream = RoomStream.for_pk(1)
     kept = history.for_layer(get_channel_layer())
+    await history.mark_watched(get_channel_layer(), [stream.group])
     position = str(await kept.position())
     for n in range(3):
         await stream.aupdate(text=f"{n}" * 50_000, id="x")

@@ -12,13 +12,14 @@ from django.conf import settings
 from django.http import HttpResponse
 from django.test import AsyncRequestFactory, RequestFactory, override_settings
 
-from tests.conftest import require_service
+from tests.conftest import following_marks, require_service
 from tests.testapp.streams import LobbyStream, UserStream
 from turbo import history
 from turbo.history import Entry, MemoryHistory, Position, RedisHistory, covering
 from turbo.history import memory as memory_history
 from turbo.history.redis import _text
 from turbo.middleware import TurboMiddleware
+from turbo.replay import missed_since
 from turbo.templatetags.turbo_streams import turbo_subscribe
 
 
@@ -273,10 +274,22 @@ def rendered_position(html: str) -> Position:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_broadcast_while_the_view_runs_is_after_the_pages_position(channel_layer, server):
-    """TRAPS 15: the tag reads the position the request started at, wherever it sits."""
+@pytest.mark.parametrize("watched", [True, False], ids=["watched", "unwatched"])
+def test_a_broadcast_while_the_view_runs_is_after_the_pages_position(
+    channel_layer, server, watched
+):
+    """TRAPS 15: the tag reads the position the request started at, wherever it sits.
+
+    A stream a page watches has the broadcast replayed; one that no page
+    watched until this one rendered its tag has a placeholder in its place,
+    and the page refreshes once it subscribes (issue 19).
+    """
     stream = LobbyStream()
     late = UserStream("late")
+    kept = history.for_layer(channel_layer)
+    following_marks(kept)
+    if watched:
+        server.run(history.mark_watched(channel_layer, [stream.group]))
 
     def view(request):
         # The view queries, then a commit elsewhere broadcasts, then the
@@ -288,12 +301,17 @@ def test_a_broadcast_while_the_view_runs_is_after_the_pages_position(channel_lay
 
     response = TurboMiddleware(view)(RequestFactory().get("/"))
     position = rendered_position(response.content.decode())
+    server.run(history.flush_placeholders(channel_layer))
 
-    missed = server.run(history.for_layer(channel_layer).since(stream.group, position))
+    missed = server.run(kept.since(stream.group, position))
     assert [entry.html for entry in missed] == [
         '<turbo-stream action="update" target="x"><template>'
         "committed while the page rendered</template></turbo-stream>"
+        if watched
+        else history.PLACEHOLDER
     ]
+    answer = server.run(missed_since(kept, stream.group, position, 10_000))
+    assert ("refresh" in answer) is not watched
 
 
 def test_without_the_middleware_the_tag_reads_the_position_itself(channel_layer):
@@ -350,6 +368,8 @@ async def current_position() -> Position:
 
 async def test_subscribing_from_a_position_replays_what_the_stream_missed(connect):
     stream = UserStream("missed")
+    # As the page's render marked it.
+    await history.mark_watched(get_channel_layer(), [stream.group])
     start = await current_position()
     await stream.aupdate(text="one", id="x")
     await UserStream("other").aupdate(text="not this stream", id="x")

@@ -65,33 +65,36 @@ def check_no_request(name: str, request: object) -> None:
         )
 
 
-def broadcast(target: Target, fragments: Sequence[Fragment]) -> None:
+def broadcast(target: Target, fragments: Sequence[Fragment], name: str = "broadcast") -> None:
     """Send ``fragments`` to ``target``'s group from sync code.
 
     Inside a transaction the send (and the render) waits until it commits and
     is dropped if it rolls back (:func:`turbo.transactions.after_commit`), and
     among commit callbacks it joins their batch. Template errors raise when
     the render is immediate; channel-layer errors are always logged. A
-    fragment built with ``request=`` raises :exc:`TypeError` (:func:`check_no_request`).
+    fragment built with ``request=`` raises :exc:`TypeError` (:func:`check_no_request`),
+    as a call from async code does (:func:`check_sync`), naming the method ``name``.
     """
     for fragment in fragments:
-        check_no_request("broadcast", fragment.request)
-    check_sync("broadcast")
+        check_no_request(name, fragment.request)
+    check_sync(name)
     if broadcasts_suppressed(type(target)):
         return
     if after_commit(lambda: _send(target, fragments), "Broadcast to %s failed", target) is None:
         _send(target, fragments)
 
 
-async def abroadcast(target: Target, fragments: Sequence[Fragment]) -> None:
+async def abroadcast(
+    target: Target, fragments: Sequence[Fragment], name: str = "abroadcast"
+) -> None:
     """Send ``fragments`` to ``target``'s group from async code, without blocking the loop.
 
     Templates render in Django's sync thread, since they may query the database.
     As in :func:`broadcast`, a fragment built with ``request=`` raises
-    :exc:`TypeError`.
+    :exc:`TypeError`, naming the method ``name``.
     """
     for fragment in fragments:
-        check_no_request("abroadcast", fragment.request)
+        check_no_request(name, fragment.request)
     note_loop_unless_one_runs()
     if broadcasts_suppressed(type(target)):
         return

@@ -11,6 +11,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 DEFAULTS: dict[str, Any] = {
     "TURBO_WEBSOCKET_PATH": "ws/turbo/",
@@ -36,8 +38,23 @@ DEFAULTS: dict[str, Any] = {
 ACK_INTERVAL_BYTES = 64 * 1024
 
 
+# Read on every broadcast: Django's settings object looks an unset name up
+# the slow way (an AttributeError) each time, so values are kept until a
+# setting changes (tests override them).
+_values: dict[str, Any] = {}
+
+
 def _get(name: str) -> Any:
-    return getattr(settings, name, DEFAULTS[name])
+    try:
+        return _values[name]
+    except KeyError:
+        value = _values[name] = getattr(settings, name, DEFAULTS[name])
+        return value
+
+
+@receiver(setting_changed)
+def _forget_values(**kwargs: Any) -> None:
+    _values.clear()
 
 
 def _positive(name: str, kind: type[int] | type[float]) -> Any:

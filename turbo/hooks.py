@@ -89,6 +89,8 @@ def schedule(hook: PendingHook) -> None:
     if not connection.in_atomic_block:
         run_batched(hook.run, "%s failed", hook)
         return
+    # It runs later: with the instance as it is now, whatever happens to it meanwhile.
+    hook.instance = copy.copy(hook.instance)
     state = current_transaction(connection)
     key = (hook.stream_class, hook.instance.pk)
     hook.savepoints = enclosing_savepoints(connection)
@@ -143,7 +145,7 @@ def _schedule_hooks(
         if stream_class.has_hooks() and not broadcasts_suppressed(stream_class):
             hook = PendingHook(
                 stream_class,
-                copy.copy(instance),
+                instance,
                 using,
                 created=created,
                 deleted=deleted,

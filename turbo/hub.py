@@ -21,7 +21,7 @@ from weakref import WeakKeyDictionary
 from channels.layers import InMemoryChannelLayer
 
 from turbo import compat
-from turbo.history import Position, keep_marked, mark_watched
+from turbo.history import MESSAGE_TYPE, Position, keep_marked, mark_watched
 from turbo.loops import cancel_and_wait
 from turbo.watch import PROBE_TIMEOUT, PROBE_TYPE, Watch
 
@@ -29,9 +29,6 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
 logger = logging.getLogger("turbo")
-
-#: The ``type`` of the channel-layer messages that carry broadcasts.
-MESSAGE_TYPE: Final = "turbo.stream"
 
 #: The ``type`` of the channel-layer messages that tell sockets about their
 #: identity (:mod:`turbo.identity_groups`): handed to listeners, not to the page.
@@ -290,11 +287,13 @@ class Hub:
         """Join every group of the hub on the layer again, which may have forgotten them.
 
         The core layer keeps memberships in Redis; the pub/sub layer's
-        connection subscribes again by itself.
+        connection subscribes again by itself. The groups are marked watched
+        again too (:mod:`turbo.history.watching`).
         """
         async with self.membership:
             for group in list(self.joined):
                 await asyncio.wait_for(self.layer.group_add(group, self.channel), PROBE_TIMEOUT)
+            await mark_watched(self.layer, list(self.joined))  # Redis may have lost the marks
 
     async def _renew_forever(self, interval: float) -> None:
         while True:

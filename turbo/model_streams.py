@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Self, overload
+from typing import TYPE_CHECKING, Any, Final, Self, overload
 
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
@@ -17,6 +17,11 @@ from turbo.streams import Stream
 
 if TYPE_CHECKING:
     from turbo.registry import StreamRegistry
+
+#: Groups a ModelStream class remembers (:attr:`ModelStream.group`); past that, it starts over.
+GROUPS_REMEMBERED: Final = 10_000
+
+_groups: dict[type[ModelStream], dict[Any, str]] = {}
 
 
 class ModelStream(Stream):
@@ -151,6 +156,20 @@ class ModelStream(Stream):
     def instance(self) -> Model:
         """The model instance, loaded from the database if built by :meth:`for_pk`."""
         return self.model()._default_manager.get(pk=self.pk)
+
+    @cached_property
+    def group(self) -> str:
+        """The channel-layer group of the instance's stream, as :attr:`turbo.Stream.group`.
+
+        Remembered per primary key: every save computes it.
+        """
+        groups = _groups.setdefault(type(self), {})
+        group = groups.get(self.pk)
+        if group is None:
+            if len(groups) >= GROUPS_REMEMBERED:
+                groups.clear()
+            group = groups[self.pk] = super().group
+        return group
 
     def identity(self) -> tuple[list[Any], dict[str, Any]]:
         """The instance's primary key, JSON-normalised."""

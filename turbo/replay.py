@@ -13,7 +13,7 @@ import logging
 from typing import TYPE_CHECKING, Any, Final
 
 from turbo import conf
-from turbo.history import Position
+from turbo.history import PLACEHOLDER, Position
 
 if TYPE_CHECKING:
     from turbo.history import History
@@ -32,7 +32,8 @@ async def missed_since(
     ``{"missed": [...]}``, the messages in order, each with its position and
     the one before it; or :data:`REFRESH` when the history no longer reaches
     back to ``after``, does not answer within :setting:`TURBO_REDIS_TIMEOUT`,
-    or when what was missed is more than ``max_bytes`` of HTML::
+    when what was missed is more than ``max_bytes`` of HTML, or holds a
+    :data:`~turbo.history.entries.PLACEHOLDER`::
 
         await missed_since(history.for_layer(layer), group, after, 128 * 1024)
     """
@@ -47,6 +48,9 @@ async def missed_since(
     size = 0
     missed = []
     for entry in entries:
+        if entry.html == PLACEHOLDER:
+            # A broadcast to a stream nobody watched was never rendered.
+            return REFRESH
         size += len(entry.html)
         if size > max_bytes:
             return REFRESH

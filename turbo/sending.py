@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
-from typing import Any, Final, Protocol
-from weakref import WeakKeyDictionary
+from typing import Any, Protocol
 
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.core.exceptions import ImproperlyConfigured
 
 from turbo import conf
-from turbo.history.entries import PLACEHOLDER, Recorded
+from turbo.history.entries import MESSAGE_TYPE, positioned
 from turbo.history.layers import for_layer
-from turbo.hub import MESSAGE_TYPE, allow_backlog
-from turbo.loops import consumer_connected, run_in_loop, submit
+from turbo.history.placeholders import flush_placeholders, skip
+from turbo.hub import allow_backlog
+from turbo.loops import consumer_connected, run_in_loop
 
 logger = logging.getLogger("turbo")
 
@@ -112,94 +111,9 @@ def destination(target: Target) -> Any:
         if isinstance(layer, InMemoryChannelLayer) and not layer.groups.get(target.group):
             return None
     elif not kept.watched(target.group):
-        _placeholders_for(layer).add(layer, target.group)
+        skip(layer, target.group)
         return None
     return layer
-
-
-#: Seconds skipped broadcasts wait for their placeholders to be recorded, so
-#: that a burst of saves costs one round trip to the history, not one each.
-PLACEHOLDER_DELAY: Final = 0.05
-
-
-class _Placeholders:
-    """The streams whose broadcasts were skipped since the last flush, in order, once each.
-
-    A placeholder stands for any number of skipped broadcasts: the page that
-    replays across it refreshes once. Flushed on the loop that sends, by one
-    task at a time, and before any broadcast that loop records next
-    (:func:`deliver`), so that positions keep the order broadcasts were made in.
-    """
-
-    def __init__(self) -> None:
-        self.groups: dict[str, None] = {}
-        self.lock = threading.Lock()
-        self.scheduled = False
-        self.flushing: asyncio.Future[None] | None = None
-
-    def add(self, layer: Any, group: str) -> None:
-        with self.lock:
-            self.groups[group] = None
-            if self.scheduled:
-                return
-            self.scheduled = True
-        submit(
-            lambda: flush_placeholders(layer),
-            "Recording placeholders failed",
-            delay=PLACEHOLDER_DELAY,
-        )
-
-    def take(self) -> list[str]:
-        with self.lock:
-            groups, self.groups, self.scheduled = list(self.groups), {}, False
-        return groups
-
-
-_placeholders: WeakKeyDictionary[Any, _Placeholders] = WeakKeyDictionary()
-
-
-def _placeholders_for(layer: Any) -> _Placeholders:
-    pending = _placeholders.get(layer)
-    if pending is None:
-        pending = _placeholders.setdefault(layer, _Placeholders())
-    return pending
-
-
-async def flush_placeholders(layer: Any) -> None:
-    """Record the placeholders of the broadcasts skipped on ``layer``, and send those now watched.
-
-    Returns once those taken by an earlier flush on this loop are recorded
-    too. Failures are logged: pages replaying across a lost placeholder do not
-    refresh for it, as they would miss a broadcast that failed.
-    """
-    pending = _placeholders.get(layer)
-    if pending is None:
-        return
-    flushing = pending.flushing
-    if (
-        flushing is not None
-        and not flushing.done()
-        and flushing.get_loop() is asyncio.get_running_loop()
-    ):
-        await asyncio.shield(flushing)
-    groups = pending.take()
-    if groups:
-        pending.flushing = asyncio.ensure_future(_record_placeholders(layer, groups))
-        await asyncio.shield(pending.flushing)
-
-
-async def _record_placeholders(layer: Any, groups: list[str]) -> None:
-    kept = for_layer(layer)
-    if kept is None:
-        return
-    try:
-        placed = await asyncio.wait_for(kept.record_placeholders(groups), conf.redis_timeout())
-        for group, (recorded, watched) in zip(groups, placed, strict=True):
-            if watched:
-                payload = _positioned(layer_message(group, PLACEHOLDER), recorded)
-                await asyncio.wait_for(layer.group_send(group, payload), conf.redis_timeout())
-    except Exception:
-        logger.exception("Recording the placeholders of broadcasts nobody watched failed")
 
 
 async def deliver(layer: Any, payload: dict[str, Any]) -> None:
@@ -224,15 +138,5 @@ async def _record_and_send(layer: Any, payload: dict[str, Any]) -> None:
     kept = for_layer(layer)
     if kept is not None:
         await flush_placeholders(layer)
-        payload = _positioned(payload, await kept.record(payload["group"], payload["html"]))
+        payload = positioned(payload, await kept.record(payload["group"], payload["html"]))
     await layer.group_send(payload["group"], payload)
-
-
-def _positioned(payload: dict[str, Any], recorded: Recorded) -> dict[str, Any]:
-    """``payload`` telling where the history ``recorded`` it (its frame's ``position``)."""
-    return {
-        **payload,
-        "epoch": recorded.epoch,
-        "position": recorded.sequence,
-        "previous": recorded.previous,
-    }

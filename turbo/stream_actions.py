@@ -19,7 +19,7 @@ from turbo import broadcast, fragments, later, refreshes
 from turbo.positional import names_targets_of
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Mapping
 
     from turbo.fragments import ContentOptions, Fragment, MorphOptions
     from turbo.markup import RefreshMethod, RefreshScroll, TemplateName
@@ -42,13 +42,10 @@ class StreamActions:
     def _broadcast_now(self, name: str, *parts: Fragment) -> None:
         # The method's name, for errors: a fragment built with request=, or a
         # sync method called where an event loop runs.
-        _check_no_request(name, parts)
-        broadcast.check_sync(name)
-        broadcast.broadcast(self, parts)
+        broadcast.broadcast(self, parts, name)
 
     async def _abroadcast_now(self, name: str, *parts: Fragment) -> None:
-        _check_no_request(name, parts)
-        await broadcast.abroadcast(self, parts)
+        await broadcast.abroadcast(self, parts, name)
 
     def broadcast(self, *parts: Fragment) -> None:
         """Broadcast several fragments in one message, rendered once.
@@ -341,8 +338,3 @@ class StreamActions:
         does not reload. See :doc:`background`.
         """
         later.refresh_later(self, method=method, scroll=scroll)
-
-
-def _check_no_request(name: str, parts: Sequence[Fragment]) -> None:
-    for fragment in parts:
-        broadcast.check_no_request(name, fragment.request)

@@ -26,6 +26,7 @@ position a page renders).
 from __future__ import annotations
 
 from turbo.history.entries import (
+    MESSAGE_TYPE,
     PLACEHOLDER,
     UNKNOWN,
     Entry,
@@ -33,15 +34,19 @@ from turbo.history.entries import (
     Position,
     Recorded,
     covering,
+    positioned,
 )
-from turbo.history.layers import for_layer, keep_marked, mark_watched, mark_watched_soon
+from turbo.history.layers import for_layer
 from turbo.history.marks import Marks
 from turbo.history.memory import MEMORY_MAX_STREAMS, MemoryHistory
+from turbo.history.placeholders import flush_placeholders, skip
 from turbo.history.positions import apage_position, page_position, page_rendered_from
 from turbo.history.redis import RedisHistory
+from turbo.history.watching import keep_marked, mark_watched, mark_watched_soon
 
 __all__ = [
     "MEMORY_MAX_STREAMS",
+    "MESSAGE_TYPE",
     "PLACEHOLDER",
     "UNKNOWN",
     "Entry",
@@ -53,10 +58,13 @@ __all__ = [
     "RedisHistory",
     "apage_position",
     "covering",
+    "flush_placeholders",
     "for_layer",
     "keep_marked",
     "mark_watched",
     "mark_watched_soon",
     "page_position",
     "page_rendered_from",
+    "positioned",
+    "skip",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -37,6 +37,9 @@ class Position:
 #: broadcast between its rendering and its subscribe is not lost.
 UNKNOWN: Final = Position("unknown", 0)
 
+#: The ``type`` of the channel-layer messages that carry broadcasts.
+MESSAGE_TYPE: Final = "turbo.stream"
+
 #: What the history records in place of a broadcast to a stream no page
 #: watches (:meth:`History.watched`): it is never rendered, and a page that
 #: replays across it refreshes itself instead, so that a page whose view ran
@@ -63,6 +66,16 @@ class Recorded(NamedTuple):
     epoch: str
     sequence: int
     previous: int
+
+
+def positioned(payload: dict[str, Any], recorded: Recorded) -> dict[str, Any]:
+    """The layer message ``payload``, telling where the history ``recorded`` it."""
+    return {
+        **payload,
+        "epoch": recorded.epoch,
+        "position": recorded.sequence,
+        "previous": recorded.previous,
+    }
 
 
 class History(Protocol):

@@ -114,15 +114,18 @@ class Marks:
 
     async def _follow_while_asked(self) -> None:
         try:
+            failing = False
             while time.monotonic() - self.asked_at < IDLE_AFTER:
                 try:
                     await self._follow()
                 except Exception as error:
-                    logger.warning(
-                        "Following which streams are watched failed (%s); every broadcast is "
-                        "rendered until it works again.",
-                        error,
-                    )
+                    if not failing:  # once per outage, not once per attempt
+                        logger.warning(
+                            "Following which streams are watched failed (%s); every broadcast "
+                            "is rendered until it works again.",
+                            error,
+                        )
+                    failing = not self.ready
                 self.ready = False
                 await asyncio.sleep(RETRY_DELAY)
         finally:
