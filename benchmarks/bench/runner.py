@@ -2,7 +2,8 @@
 
 Each measurement gets a fresh server process and a Redis prefix of its own.
 Its clients connect and subscribe, idle memory is read, a warm-up broadcast
-reaches every client, then each scenario runs and is measured on its own.
+reaches every client (from the driver, and from the poster if a scenario
+posts), then each scenario runs and is measured on its own.
 """
 
 from __future__ import annotations
@@ -30,10 +31,12 @@ if TYPE_CHECKING:
     from bench.scenarios import Scenario
     from bench.system import System
 
-#: Warm-up broadcasts use sequence numbers from 1; scenario k from (k + 1) * SEQ_STRIDE.
+#: Warm-up broadcasts use sequence numbers from 1 (the poster's from POST_WARMUP_FIRST);
+#: scenario k from (k + 1) * SEQ_STRIDE.
 WARMUP_TRIES = 6
 WARMUP_WAIT = 5.0
 SEQ_STRIDE = 100_000
+POST_WARMUP_FIRST = SEQ_STRIDE // 2
 
 
 @dataclass
@@ -90,6 +93,7 @@ async def measure(system: System, kind: str, n: int, context: Context) -> dict[s
         extra_env["BENCH_GC_THRESHOLD"] = context.gc_threshold
     server: Server | None = None
     driver: Driver | None = None
+    poster: Driver | None = None
     clients: Clients | None = None
     try:
         server = Server(
@@ -103,6 +107,14 @@ async def measure(system: System, kind: str, n: int, context: Context) -> dict[s
             f"{label} driver", system.driver(), extra_env, context.logs / f"{label}-driver.log"
         )
         await driver.expect("ready", 120)
+        if any(scenario.post for scenario in context.scenarios):
+            poster = await Driver.start(
+                f"{label} poster",
+                system.poster(port),
+                extra_env,
+                context.logs / f"{label}-poster.log",
+            )
+            await poster.expect("ready", 60)
         recorder = Recorder()
         url, origin = system.url(port), f"http://127.0.0.1:{port}"
         # One client first, so that what a server builds on its first connection
@@ -118,14 +130,20 @@ async def measure(system: System, kind: str, n: int, context: Context) -> dict[s
         record["rss_after"] = server.rss_bytes()
         record["rss_per_subscriber"] = (record["rss_after"] - record["rss_before"]) / n
         record["warmup_tries"] = await warm_up(driver, recorder, n)
+        if poster is not None:
+            # The server's first request (its URL resolver, a database connection
+            # in the view's thread) is not a scenario's.
+            record["post_warmup_tries"] = await warm_up(poster, recorder, n, POST_WARMUP_FIRST)
         busy = False
         for index, scenario in enumerate(context.scenarios):
             if busy:
                 record["scenarios"].append(skipped(scenario, n))
                 continue
             first = (index + 1) * SEQ_STRIDE
+            saver = poster if scenario.post else driver
+            assert saver is not None
             result = await run_scenario(
-                system, scenario, first, n, server, driver, clients, recorder, context.limits
+                system, scenario, first, n, server, saver, clients, recorder, context.limits
             )
             record["scenarios"].append(result)
             report_problems(label, result)
@@ -141,7 +159,7 @@ async def measure(system: System, kind: str, n: int, context: Context) -> dict[s
     except Exception as error:
         record["error"] = str(error)
         shout(f"FAILED {label}: {error}")
-        for started_process in (server, driver):
+        for started_process in (server, driver, poster):
             if started_process is not None and str(started_process.log) not in str(error):
                 print(f"tail of {started_process.log}:\n{tail(started_process.log)}\n")
     finally:
@@ -149,20 +167,22 @@ async def measure(system: System, kind: str, n: int, context: Context) -> dict[s
             await clients.close()
         if driver is not None:
             await driver.stop()
+        if poster is not None:
+            await poster.stop()
         if server is not None:
             await server.stop()
     return record
 
 
-async def warm_up(driver: Driver, recorder: Recorder, n: int) -> int:
+async def warm_up(driver: Driver, recorder: Recorder, n: int, first: int = 1) -> int:
     """Broadcast until every client got one message; how many broadcasts it took.
 
     Repeats because a subscription some systems cannot confirm (the limit's
     listener, say) may not be in effect for the first one.
     """
-    recorder.open(1, WARMUP_TRIES, n, goal="any")
+    recorder.open(first, WARMUP_TRIES, n, goal="any")
     for attempt in range(WARMUP_TRIES):
-        await driver.command(f"send 1 0 {1 + attempt}")
+        await driver.command(f"send 1 0 {first + attempt}")
         await driver.expect("sent", 60)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(recorder.done.wait(), WARMUP_WAIT)
@@ -214,8 +234,12 @@ async def run_scenario(
     recorder: Recorder,
     limits: Limits,
 ) -> dict[str, Any]:
-    """Run ``scenario`` from sequence number ``first``; its figures."""
-    print(f"  {scenario.name}: {scenario.count} broadcasts to {n} clients", flush=True)
+    """Run ``scenario`` from sequence number ``first``; its figures.
+
+    ``driver`` is the process that makes the broadcasts: the poster, if the scenario posts.
+    """
+    how = ", each saved by a POST to the server" if scenario.post else ""
+    print(f"  {scenario.name}: {scenario.count} broadcasts to {n} clients{how}", flush=True)
     recorder.open(first, scenario.count, n)
     errors_before = getattr(system, "protocol_errors", 0)
     closed_before = len(clients.closed)
@@ -256,7 +280,7 @@ async def run_scenario(
         "p99_ms": percentile(latencies, 0.99) * 1e3 if latencies else None,
         "max_ms": latencies[-1] * 1e3 if latencies else None,
         "mean_ms": sum(latencies) / len(latencies) * 1e3 if latencies else None,
-        # How long the driver took to save them all: a burst's offered rate.
+        # How long the driver (or the poster) took to save them all: a burst's offered rate.
         "send_s": sent_after[0] if sent_after else None,
         "duration_s": end - started,
         "deliveries_per_s": delivered / (end - started) if delivered else 0.0,

@@ -8,11 +8,17 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Scenario:
-    """``count`` broadcasts at ``rate`` per second (0: as fast as the driver can save)."""
+    """``count`` broadcasts at ``rate`` per second (0: as fast as the driver can save).
+
+    With ``post``, each broadcast is saved by the server under test itself: the
+    poster (``bench/poster.py``) sends a form POST to the system's save view,
+    in the process that holds the sockets, as a deployment's views do.
+    """
 
     name: str
     count: int
     rate: float
+    post: bool = False
 
     def command(self, first: int) -> str:
         """The driver command that runs this scenario from sequence number ``first``."""
@@ -26,6 +32,8 @@ FULL: dict[str, Scenario] = {
         # DESIGN.md's reference point: daphne's fan-out to 1000 sockets still
         # has a core to spare at 10/s, and is near saturation at 20/s.
         Scenario("paced-10", 100, 10),
+        # Issue 19: the same load, saved by a view of the server under test.
+        Scenario("post-paced-10", 100, 10, post=True),
         Scenario("paced-20", 100, 20),
         Scenario("burst-1000", 1000, 0),
     )
@@ -33,7 +41,12 @@ FULL: dict[str, Scenario] = {
 
 #: --quick: a smoke test of every moving part, in seconds rather than minutes.
 QUICK: dict[str, Scenario] = {
-    s.name: s for s in (Scenario("paced-20", 20, 20), Scenario("burst-50", 50, 0))
+    s.name: s
+    for s in (
+        Scenario("paced-20", 20, 20),
+        Scenario("post-paced-20", 20, 20, post=True),
+        Scenario("burst-50", 50, 0),
+    )
 }
 
 #: Not in the full run (its burst-1000 is a larger load): issue 6's load test,

@@ -6,24 +6,32 @@ and the peers. The harness starts the system's server (daphne or uvicorn, one
 process), connects N clients with ``websockets``, drives broadcasts through the
 system's *driver* process, and measures.
 
+In the POST scenarios the *poster* drives instead: each broadcast is a form
+POST to the system's save view, served by the server under test, which saves
+(or publishes) in the process that holds the sockets.
+
 Every broadcast carries ``seq=<int>;t0=<float>`` in its HTML, where ``t0`` is
-``time.time()`` taken by the driver just before ``save()`` (or publish): the
-client reads the pair out of whatever frame format the system uses, so latency
-is measured end to end with one clock (all processes share the machine).
+``time.time()`` taken by the driver just before ``save()`` (or publish), or by
+the poster just before it sends the request: the client reads the pair out of
+whatever frame format the system uses, so latency is measured end to end with
+one clock (all processes share the machine).
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from websockets.asyncio.client import ClientConnection
 
 Server = Literal["daphne", "uvicorn"]
+
+#: The driver of every system's POST scenarios.
+POSTER = Path(__file__).resolve().parent / "poster.py"
 
 #: Finds the deliveries in a frame, in any encoding that keeps the text as is
 #: (raw HTML, or HTML inside a JSON string).
@@ -50,18 +58,22 @@ class System:
 
     Life cycle, for one harness run: ``setup()`` once (build a virtualenv,
     migrate a fresh SQLite database); then per (server, N): the harness starts
-    ``server(kind, port)`` and waits for its port, starts ``driver()``, connects
-    N clients to ``url(port)`` with ``Origin: http://127.0.0.1:<port>`` and
-    calls ``subscribe()`` on each; then per scenario it writes
-    ``send <count> <rate> <first_seq>\\n`` to the driver's stdin (rate 0 means
-    as fast as possible) and waits for the driver's ``sent\\n`` line, while every
-    client feeds each frame it receives to ``on_frame()``.
+    ``server(kind, port)`` and waits for its port, starts ``driver()`` (and
+    ``poster(port)`` if a scenario posts), connects N clients to ``url(port)``
+    with ``Origin: http://127.0.0.1:<port>`` and calls ``subscribe()`` on each;
+    then per scenario it writes ``send <count> <rate> <first_seq>\\n`` to the
+    stdin of the driver (of the poster, in a POST scenario; rate 0 means as fast
+    as possible) and waits for its ``sent\\n`` line, while every client feeds
+    each frame it receives to ``on_frame()``.
     """
 
     #: Short name used in the table, the JSON and the plot.
     name: str = ""
     #: One line for the report: what this system is, with versions.
     description: str = ""
+    #: The path of the save view: a form POST of ``text`` saves a message
+    #: (or, for the limit, publishes it) and is answered with a 303.
+    save_path: str = "/messages/"
 
     def setup(self, workdir: Path) -> None:
         """Prepare everything (virtualenv, database) under ``workdir``; idempotent."""
@@ -83,6 +95,12 @@ class System:
         ``save-cost <count>`` may be supported by systems that measure it.
         """
         raise NotImplementedError
+
+    def poster(self, port: int) -> Process:
+        """The driver of the POST scenarios: the same commands as :meth:`driver`,
+        each broadcast a POST to ``save_path``. The harness's Python runs it, for
+        every system alike: its CPU is not the server's."""
+        return Process([sys.executable, str(POSTER), f"http://127.0.0.1:{port}{self.save_path}"])
 
     def url(self, port: int) -> str:
         """The websocket URL clients connect to."""

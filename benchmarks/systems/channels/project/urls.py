@@ -1,5 +1,8 @@
-"""No pages: the benchmark only uses the websocket."""
+"""No pages: the websocket, and the save view the POST scenarios post to."""
 
 from __future__ import annotations
 
-urlpatterns: list[object] = []
+from django.urls import path
+from feed.views import create_message
+
+urlpatterns = [path("messages/", create_message)]

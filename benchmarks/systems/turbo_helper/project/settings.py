@@ -36,6 +36,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 
 ASGI_APPLICATION = "project.asgi.application"
+ROOT_URLCONF = "project.urls"
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
