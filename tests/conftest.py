@@ -280,6 +280,21 @@ def following_marks(kept: Any) -> None:
         time.sleep(0.01)
 
 
+@pytest.fixture(params=["redis-core", "redis-pubsub"])
+def redis_layer(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Each Redis channel layer in turn, under a per-test prefix."""
+    with override_settings(CHANNEL_LAYERS={"default": layer_config(request.param)}):
+        yield get_channel_layer()
+
+
+def redis_histories(channel_layer: Any) -> tuple[RedisHistory, RedisHistory]:
+    """This process's history, and one standing for another process's on the same Redis."""
+    kept = history.for_layer(channel_layer)
+    assert isinstance(kept, RedisHistory)
+    elsewhere = RedisHistory(kept.host, kept.prefix, kept.max_entries, kept.max_age)
+    return kept, elsewhere
+
+
 class Subscriber:
     """A channel joined to a stream's group, read from sync test code.
 

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from typing import TYPE_CHECKING, Any, Final
+from weakref import WeakSet
 
 from turbo import conf
 from turbo.loops import background_loop, submit
@@ -59,6 +61,18 @@ def _now_ms() -> float:
     return time.time() * 1000
 
 
+# Every copy, so that a forked child starts over: its parent's follower is not its own.
+_all: WeakSet[Marks] = WeakSet()
+
+
+def _forget_after_fork() -> None:
+    for marks in _all:
+        marks.ready = marks.following = False
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
 class Marks:
     """This process's copy of the marks in Redis under ``key``, which last ``max_age`` s.
 
@@ -75,6 +89,7 @@ class Marks:
         # Expired marks are dropped when the table has doubled since the last time.
         self._pruned_at = 1024
         self.asked_at = time.monotonic()
+        _all.add(self)
 
     def watched(self, group: str) -> bool:
         """Whether ``group`` is marked; ``True`` until the copy is loaded."""

@@ -10,21 +10,32 @@ the placeholder, and refreshes.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
+import os
 import threading
+from functools import partial
 from typing import Any, Final
 from weakref import WeakKeyDictionary
 
 from turbo import conf
 from turbo.history.entries import MESSAGE_TYPE, PLACEHOLDER, positioned
 from turbo.history.layers import for_layer
-from turbo.loops import submit
+from turbo.loops import run_in_loop, submit
 
 logger = logging.getLogger("turbo")
 
 #: Seconds skipped broadcasts wait for their placeholders to be recorded, so
 #: that a burst of saves costs one round trip to the history, not one each.
 PLACEHOLDER_DELAY: Final = 0.05
+
+#: Streams whose placeholders may wait at most, per channel layer: past that,
+#: the saving thread records them before it goes on.
+MAX_PENDING: Final = 10_000
+
+#: Placeholders recorded per round trip: one script runs for each, and Redis
+#: serves nothing else meanwhile.
+PER_ROUND_TRIP: Final = 500
 
 
 class _Placeholders:
@@ -45,9 +56,13 @@ class _Placeholders:
     def add(self, layer: Any, group: str) -> None:
         with self.lock:
             self.groups[group] = None
-            if self.scheduled:
+            full = len(self.groups) >= MAX_PENDING
+            if self.scheduled and not full:
                 return
             self.scheduled = True
+        if full and not _loop_running():
+            run_in_loop(lambda: flush_placeholders(layer))
+            return
         submit(
             lambda: flush_placeholders(layer),
             "Recording placeholders failed",
@@ -98,7 +113,10 @@ async def _record_placeholders(layer: Any, groups: list[str]) -> None:
     if kept is None:
         return
     try:
-        placed = await asyncio.wait_for(kept.record_placeholders(groups), conf.redis_timeout())
+        placed = []
+        for start in range(0, len(groups), PER_ROUND_TRIP):
+            chunk = groups[start : start + PER_ROUND_TRIP]
+            placed += await asyncio.wait_for(kept.record_placeholders(chunk), conf.redis_timeout())
         for group, (recorded, watched) in zip(groups, placed, strict=True):
             if watched:
                 payload = positioned(
@@ -110,5 +128,41 @@ async def _record_placeholders(layer: Any, groups: list[str]) -> None:
 
 
 def skip(layer: Any, group: str) -> None:
-    """Have a placeholder recorded for a broadcast to ``group`` on ``layer``, soon; never blocks."""
+    """Have a placeholder recorded for a broadcast to ``group`` on ``layer``, soon.
+
+    It does not wait, unless :data:`MAX_PENDING` streams already do: then a
+    sync caller records them all first.
+    """
     _placeholders_for(layer).add(layer, group)
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def flush_at_exit() -> None:
+    """Record the placeholders still waiting when the process exits (``atexit``).
+
+    A management command that saved just before it returned would otherwise
+    leave them unrecorded. Each layer's are recorded within
+    :setting:`TURBO_REDIS_TIMEOUT`; failures are logged.
+    """
+    for layer, pending in list(_placeholders.items()):
+        if pending.groups:
+            try:
+                run_in_loop(partial(flush_placeholders, layer))
+            except Exception:
+                logger.exception("Recording placeholders as the process exits failed")
+
+
+def _forget_after_fork() -> None:
+    # The child's loops are new; its parent's pending streams are its parent's.
+    _placeholders.clear()
+
+
+atexit.register(flush_at_exit)
+os.register_at_fork(after_in_child=_forget_after_fork)
