@@ -165,6 +165,17 @@ def test_init_args_survive_token_round_trip():
     assert json_round_trip(stream).group == stream.group
 
 
+@pytest.mark.parametrize("pk", [0, 7, 2**63, -1])
+def test_a_model_streams_group_is_what_stream_computes_from_its_identity(pk):
+    """ModelStream remembers groups and digests an int primary key directly (issue 19)."""
+    stream = RoomStream.for_pk(pk)
+
+    assert stream.group == turbo.Stream.group.func(stream)
+    assert RoomStream.for_pk(pk).group == stream.group
+    document = DocumentStream.for_pk(uuid.UUID(int=pk % 2**128))
+    assert document.group == turbo.Stream.group.func(document)
+
+
 def test_group_is_the_same_in_another_process():
     """Groups must not depend on hash() randomisation or anything per process."""
     pk = uuid.UUID(int=9)

@@ -96,14 +96,15 @@ def allow_backlog(layer: Any) -> None:
     this. Other layers have no capacity to raise or none that a hub can reach.
     A capacity the layer's ``CONFIG`` gives the hubs' channels is kept.
     """
+    if layer in _capacity_checked:
+        return
+    _capacity_checked[layer] = True
     try:
         from channels_redis.core import RedisChannelLayer
     except ImportError:  # channels_redis is optional
         return
-    if not isinstance(layer, RedisChannelLayer) or layer in _capacity_checked:
-        return
-    _capacity_checked[layer] = True
-    compat.default_channel_capacity(layer, CHANNEL_PATTERN, CHANNEL_CAPACITY)
+    if isinstance(layer, RedisChannelLayer):
+        compat.default_channel_capacity(layer, CHANNEL_PATTERN, CHANNEL_CAPACITY)
 
 
 async def new_channel(layer: Any) -> str:

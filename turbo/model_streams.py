@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import json
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Final, Self, overload
 
@@ -13,7 +15,7 @@ from django.db.models import Model
 from turbo import hooks
 from turbo.declarative import Change, broadcast_declared
 from turbo.identity import json_normalised
-from turbo.streams import Stream
+from turbo.streams import GROUP_PREFIX, Stream
 
 if TYPE_CHECKING:
     from turbo.registry import StreamRegistry
@@ -168,7 +170,13 @@ class ModelStream(Stream):
         if group is None:
             if len(groups) >= GROUPS_REMEMBERED:
                 groups.clear()
-            group = groups[self.pk] = super().group
+            if type(self.pk) is int:
+                # What Stream.group digests, without normalising an int, which is as it is.
+                key = f"[{json.dumps(self.stream_name())},[{self.pk}],{{}}]"
+                group = GROUP_PREFIX + hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
+            else:
+                group = super().group
+            groups[self.pk] = group
         return group
 
     def identity(self) -> tuple[list[Any], dict[str, Any]]:
