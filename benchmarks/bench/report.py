@@ -111,32 +111,34 @@ def scenario_tables(results: dict[str, Any]) -> list[tuple[str, list[list[str]]]
     return tables
 
 
+#: The save-cost cases, as ``systems/turbo/savecost.py`` names them, in the table's order.
+SAVE_CASES = ["unwatched", "watched", "unwatched, no history", "watched, no history"]
+
+
 def savecost_rows(results: dict[str, Any]) -> list[list[str]]:
-    """Rows of the save-cost table: layer, operation, µs plain, µs with a stream, ratio."""
+    """Rows of the save-cost table: layer, operation, µs plain, then µs and ratio per case."""
     table = []
-    names = {
-        "create_us": "create()",
-        "list_us": "list(all()) per row",
-        "iterate_us": "iterate + attr",
-    }
+    names = {"create_us": "create()", "atomic_us": "create() in one transaction"}
     for run in results.get("savecost", []):
         if "error" in run:
-            table.append([run.get("layer", "?"), f"FAILED: {run['error']}"[:60], "", "", ""])
+            table.append([run.get("layer", "?"), f"FAILED: {run['error']}"[:60]] + [""] * 5)
             continue
         for key, name in names.items():
+            plain = run[key]["plain"]
             table.append(
-                [
-                    run["layer"],
-                    name,
-                    f"{run['plain'][key]:.2f}",
-                    f"{run['stream'][key]:.2f}",
-                    f"{run['ratio'][key]:.2f}x",
-                ]
+                [run["layer"], name, f"{plain:.1f}"]
+                + [f"{run[key][case]:.1f} ({run[key][case] / plain:.2f}x)" for case in SAVE_CASES]
+            )
+        for key, name in {"list_us": "list(all()) per row", "iterate_us": "iterate + attr"}.items():
+            plain, stream = run[key]["plain"], run[key]["stream"]
+            table.append(
+                [run["layer"], name, f"{plain:.2f}", f"{stream:.2f} ({stream / plain:.2f}x)"]
+                + [""] * 3
             )
     return table
 
 
-SAVECOST_COLUMNS = ["channel layer", "operation", "µs plain", "µs with stream", "ratio"]
+SAVECOST_COLUMNS = ["channel layer", "operation", "µs plain", *(f"µs {c}" for c in SAVE_CASES)]
 
 
 def text_table(columns: list[str], body: list[list[str]]) -> str:
@@ -203,8 +205,9 @@ def markdown(results: dict[str, Any]) -> str:
     if saves:
         savecost = results["savecost"][0]
         parts.append(
-            f"**The cost of a ModelStream without subscribers** ({savecost.get('creates')} "
-            f"creates, {savecost.get('rows')} rows, best of {savecost.get('repeats')})\n\n"
+            f"**What a ModelStream costs a save** ({savecost.get('creates')} creates, "
+            f"{savecost.get('rows')} rows, best of {savecost.get('repeats')}; the stream "
+            f"watched by a page or by nobody, with the history on or off)\n\n"
             + markdown_table(SAVECOST_COLUMNS, saves)
         )
     if results["problems"]:

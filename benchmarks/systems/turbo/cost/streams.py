@@ -1,4 +1,4 @@
-"""A model stream nobody subscribes to: what every save of a Streamed pays for."""
+"""The stream of every save of a Streamed: what each create() pays for."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ class StreamedStream(turbo.ModelStream):
         model = Streamed
 
     def on_save(self, item, created, *args, **kwargs):
+        # As a list page shows new rows: appended to the collection's stream,
+        # which a page may watch (savecost.py measures both).
         if created:
-            self.append("cost/item.html", {"item": item}, id="items")
+            self.collection().append("cost/item.html", {"item": item}, id="items")
         else:
             self.replace("cost/item.html", {"item": item}, id=f"item-{item.pk}")
 
