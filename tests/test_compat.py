@@ -14,7 +14,7 @@ from channels.sessions import InstanceSessionWrapper
 from channels_redis.core import RedisChannelLayer
 from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.http import HttpResponse
 from django.test import TestCase
 
@@ -45,6 +45,17 @@ def test_django_connection_savepoint_ids_lists_the_open_savepoints():
                     assert compat.enclosing_savepoints(connection) == {sid, inner}
             assert compat.enclosing_savepoints(connection) == {sid}
         assert compat.enclosing_savepoints(connection) == set()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_connections_in_atomic_blocks_are_those_connections_all_finds():
+    def public() -> list[Any]:
+        return [c for c in connections.all(initialized_only=True) if c.in_atomic_block]
+
+    assert compat.connections_in_atomic_blocks() == public() == []
+    with transaction.atomic():
+        assert compat.connections_in_atomic_blocks() == public() == [connection]
+    assert compat.connections_in_atomic_blocks() == public() == []
 
 
 @pytest.mark.django_db(transaction=True)

@@ -20,6 +20,7 @@ from channels.exceptions import StopConsumer
 from channels.layers import get_channel_layer
 from channels.sessions import InstanceSessionWrapper
 from channels.utils import await_many_dispatch
+from django.db import connections
 
 if TYPE_CHECKING:
     import asyncio
@@ -42,6 +43,22 @@ def enclosing_savepoints(connection: BaseDatabaseWrapper) -> set[str]:
     roll back alone) but offers no public way to read them.
     """
     return {sid for sid in connection.savepoint_ids if sid is not None}
+
+
+def connections_in_atomic_blocks() -> list[BaseDatabaseWrapper]:
+    """This thread's database connections that are in an atomic block, as ``connections.all()``
+    would find them among those opened (``initialized_only=True``).
+
+    Every broadcast asks, and the public way looks each alias up twice in
+    asgiref's ``Local``: this reads the thread's connections once per alias.
+    """
+    opened = connections._connections  # type: ignore[attr-defined]
+    found = []
+    for alias in connections.settings:
+        connection = getattr(opened, alias, None)
+        if connection is not None and connection.in_atomic_block:
+            found.append(connection)
+    return found
 
 
 def commit_callbacks(connection: BaseDatabaseWrapper) -> list[Any]:

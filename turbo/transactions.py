@@ -10,7 +10,12 @@ from django.db import connections
 
 from turbo import errors
 from turbo.batches import Batch, run_in
-from turbo.compat import commit_callbacks, committing_functions, on_commit_outside_savepoints
+from turbo.compat import (
+    commit_callbacks,
+    committing_functions,
+    connections_in_atomic_blocks,
+    on_commit_outside_savepoints,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -147,7 +152,7 @@ def after_commit(
     if using is not None:
         waiting = [connections[using]] if connections[using].in_atomic_block else []
     else:
-        waiting = [c for c in connections.all(initialized_only=True) if c.in_atomic_block]
+        waiting = connections_in_atomic_blocks()
     if not waiting:
         return None
     deferred = Deferred(function, failure, args, len(waiting))
