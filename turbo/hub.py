@@ -302,9 +302,11 @@ class Hub:
             for group in list(self.joined):
                 await self._call_layer(self.layer.group_add, group, "Renewing")
 
-    async def _discard(self, group: str) -> None:
-        await mark_watched(self.layer, [group])
-        await self._call_layer(self.layer.group_discard, group, "Leaving")
+    async def _discard(self, *groups: str) -> None:
+        # Still watched for the history's reach: a page reconnecting replays what it missed.
+        await mark_watched(self.layer, groups)  # once for all: Redis may be down
+        for group in groups:
+            await self._call_layer(self.layer.group_discard, group, "Leaving")
 
     async def _call_layer(
         self, method: Callable[[str, str], Awaitable[object]], group: str, doing: str
@@ -320,8 +322,7 @@ class Hub:
         await cancel_and_wait(self.tasks)
         async with self.membership:
             groups, self.joined = self.joined, set()
-            for group in groups:
-                await self._discard(group)
+            await self._discard(*groups)
 
 
 # A hub per event loop (one per server process; one per test) and channel layer.
