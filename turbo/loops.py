@@ -113,6 +113,14 @@ def run_on(loop: asyncio.AbstractEventLoop, coroutine: Coroutine[Any, Any, T], t
         raise
 
 
+def running_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop running in this thread, or ``None``."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 # Tasks submit() started and nobody awaits: asyncio keeps only weak references.
 _submitted: set[asyncio.Task[Any]] = set()
 
@@ -128,11 +136,7 @@ def submit(
     On ``loop``, else on the running loop, else on :func:`loop_for_sync_send`;
     ``delay`` seconds from now.
     """
-    if loop is None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = loop_for_sync_send()
+    loop = loop or running_loop() or loop_for_sync_send()
     if delay:
         loop.call_soon_threadsafe(loop.call_later, delay, _start, make_coroutine, failure)
     else:

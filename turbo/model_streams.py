@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import json
 from functools import cached_property
@@ -15,7 +14,7 @@ from django.db.models import Model
 from turbo import hooks
 from turbo.declarative import Change, broadcast_declared
 from turbo.identity import json_normalised
-from turbo.streams import GROUP_PREFIX, Stream
+from turbo.streams import Stream, group_of
 
 if TYPE_CHECKING:
     from turbo.registry import StreamRegistry
@@ -172,8 +171,7 @@ class ModelStream(Stream):
                 groups.clear()
             if type(self.pk) is int:
                 # What Stream.group digests, without normalising an int, which is as it is.
-                key = f"[{json.dumps(self.stream_name())},[{self.pk}],{{}}]"
-                group = GROUP_PREFIX + hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
+                group = group_of(f"[{json.dumps(self.stream_name())},[{self.pk}],{{}}]")
             else:
                 group = super().group
             groups[self.pk] = group

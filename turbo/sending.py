@@ -14,7 +14,7 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.core.exceptions import ImproperlyConfigured
 
 from turbo import conf
-from turbo.history.entries import MESSAGE_TYPE, positioned
+from turbo.history.entries import layer_message, positioned
 from turbo.history.layers import for_layer
 from turbo.history.placeholders import flush_placeholders, skip
 from turbo.hub import allow_backlog
@@ -35,11 +35,6 @@ class Target(Protocol):
     @property
     def group(self) -> str:
         """The channel-layer group of the stream."""
-
-
-def layer_message(group: str, html: str) -> dict[str, str]:
-    """The channel-layer message carrying the markup ``html`` to ``group``."""
-    return {"type": MESSAGE_TYPE, "group": group, "html": html}
 
 
 def _channel_layer(target: Target) -> Any:

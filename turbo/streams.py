@@ -32,6 +32,11 @@ if TYPE_CHECKING:
 GROUP_PREFIX = "turbo."
 
 
+def group_of(key: str) -> str:
+    """The channel-layer group of a stream whose name and identity ``key`` spells in JSON."""
+    return GROUP_PREFIX + hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
+
+
 class StreamName(str):
     """A stream's name that can also be called, returning itself.
 
@@ -146,7 +151,7 @@ class Stream(StreamActions):
             sort_keys=True,
             separators=(",", ":"),
         )
-        return GROUP_PREFIX + hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
+        return group_of(key)
 
     def user_passes_test(self, user: AbstractBaseUser | AnonymousUser) -> bool:
         """Whether ``user`` may subscribe to this stream; everyone by default.

@@ -34,10 +34,11 @@ from turbo.history.entries import (
     Position,
     Recorded,
     covering,
+    layer_message,
     positioned,
 )
 from turbo.history.layers import for_layer
-from turbo.history.marks import Marks
+from turbo.history.marks import Marks, WatchedTable
 from turbo.history.memory import MEMORY_MAX_STREAMS, MemoryHistory
 from turbo.history.placeholders import flush_placeholders, skip
 from turbo.history.positions import apage_position, page_position, page_rendered_from
@@ -56,11 +57,13 @@ __all__ = [
     "Position",
     "Recorded",
     "RedisHistory",
+    "WatchedTable",
     "apage_position",
     "covering",
     "flush_placeholders",
     "for_layer",
     "keep_marked",
+    "layer_message",
     "mark_watched",
     "mark_watched_soon",
     "page_position",

@@ -68,6 +68,11 @@ class Recorded(NamedTuple):
     previous: int
 
 
+def layer_message(group: str, html: str) -> dict[str, str]:
+    """The channel-layer message carrying the markup ``html`` to ``group``."""
+    return {"type": MESSAGE_TYPE, "group": group, "html": html}
+
+
 def positioned(payload: dict[str, Any], recorded: Recorded) -> dict[str, Any]:
     """The layer message ``payload``, telling where the history ``recorded`` it."""
     return {

@@ -12,7 +12,7 @@ without marks.
 
 The copy may lag a mark by the time a publication takes: the history's
 record of a placeholder tells whether the stream turned out to be watched,
-and the placeholder is then sent (:func:`turbo.sending.flush_placeholders`).
+and the placeholder is then sent (:func:`turbo.history.placeholders.flush_placeholders`).
 """
 
 from __future__ import annotations
@@ -61,6 +61,36 @@ def _now_ms() -> float:
     return time.time() * 1000
 
 
+class WatchedTable:
+    """Until when each stream counts as watched, by the clock ``now``.
+
+    Expired entries are dropped whenever the table has doubled since the last
+    time, so it holds about twice the streams watched at most.
+    """
+
+    def __init__(self, now: Callable[[], float]) -> None:
+        self.now = now
+        self.until: dict[str, float] = {}
+        self._pruned_at = 1024
+
+    def watched(self, group: str) -> bool:
+        """Whether ``group`` counts as watched now."""
+        return self.until.get(group, 0.0) > self.now()
+
+    def note(self, groups: Iterable[str], until: float) -> None:
+        """Take ``groups`` as watched until ``until``."""
+        for group in groups:
+            self.until[group] = until
+        if len(self.until) > self._pruned_at:
+            self.load(self.until)
+
+    def load(self, until: dict[str, float]) -> None:
+        """Hold ``until``, but for what has expired, in place of what it held."""
+        now = self.now()
+        self.until = {group: when for group, when in until.items() if when > now}
+        self._pruned_at = max(1024, 2 * len(self.until))
+
+
 # Every copy, so that a forked child starts over: its parent's follower is not its own.
 _all: WeakSet[Marks] = WeakSet()
 
@@ -73,21 +103,20 @@ def _forget_after_fork() -> None:
 os.register_at_fork(after_in_child=_forget_after_fork)
 
 
-class Marks:
+class Marks(WatchedTable):
     """This process's copy of the marks in Redis under ``key``, which last ``max_age`` s.
 
-    ``client()`` is the history's Redis client on the running loop.
+    Its table holds ms since the epoch, as Redis's clock gives them; the marks
+    are published on a channel of the same name. ``client()`` is the
+    history's Redis client on the running loop.
     """
 
     def __init__(self, key: str, max_age: float, client: Callable[[], Redis]) -> None:
-        self.key, self.channel, self.max_age, self.client = key, key, max_age, client
-        #: Until when (ms since the epoch) each stream counts as watched.
-        self.until: dict[str, float] = {}
+        super().__init__(_now_ms)
+        self.key, self.max_age, self.client = key, max_age, client
         #: Whether :attr:`until` holds every mark made since it was loaded.
         self.ready = False
         self.following = False
-        # Expired marks are dropped when the table has doubled since the last time.
-        self._pruned_at = 1024
         self.asked_at = time.monotonic()
         _all.add(self)
 
@@ -97,13 +126,11 @@ class Marks:
         if not self.ready:
             self.follow()
             return True
-        return self.until.get(group, 0.0) > _now_ms()
+        return super().watched(group)
 
     def mark_locally(self, groups: Iterable[str]) -> None:
         """Take ``groups`` as marked in this process, for :attr:`max_age`."""
-        watched_until = _now_ms() + self.max_age * 1000
-        for group in groups:
-            self.until[group] = watched_until
+        self.note(groups, _now_ms() + self.max_age * 1000)
 
     def mark_soon(self, groups: Iterable[str]) -> None:
         """Mark ``groups`` here at once, and in Redis without waiting."""
@@ -116,7 +143,7 @@ class Marks:
         groups = list(groups)
         if groups:
             self.mark_locally(groups)
-            arguments: list[str | int] = [int(self.max_age * 1000), self.channel, *groups]
+            arguments: list[str | int] = [int(self.max_age * 1000), self.key, *groups]
             await asyncio.wait_for(
                 client.eval(_MARK, 1, self.key, *arguments), conf.redis_timeout()
             )
@@ -150,14 +177,12 @@ class Marks:
         client = self.client()
         pubsub: Any = client.pubsub()
         try:
-            await pubsub.subscribe(self.channel)
+            await pubsub.subscribe(self.key)
             # Loaded once subscribed: a mark made meanwhile is in one or the other.
             while await pubsub.get_message(timeout=1.0) is None:
                 pass
             rows: Any = await client.zrange(self.key, 0, -1, withscores=True)
-            now = _now_ms()
-            self.until = {group.decode(): until for group, until in rows if until > now}
-            self._pruned_at = max(1024, 2 * len(self.until))
+            self.load({group.decode(): until for group, until in rows})
             self.ready = True
             while time.monotonic() - self.asked_at < IDLE_AFTER:
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
@@ -168,9 +193,4 @@ class Marks:
 
     def _take(self, data: bytes) -> None:
         until, *groups = data.decode().split(" ")
-        for group in groups:
-            self.until[group] = float(until)
-        if len(self.until) > self._pruned_at:
-            now = _now_ms()
-            self.until = {g: u for g, u in self.until.items() if u > now}
-            self._pruned_at = max(1024, 2 * len(self.until))
+        self.note(groups, float(until))

@@ -8,6 +8,7 @@ from collections import OrderedDict, deque
 from typing import TYPE_CHECKING, Final
 
 from turbo.history.entries import PLACEHOLDER, Entry, Position, Recorded, covering
+from turbo.history.marks import WatchedTable
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -39,20 +40,13 @@ class MemoryHistory:
         #: The latest sequence of a stream it forgot (see :attr:`Entry.previous`).
         self.forgotten = 0
         #: When each watched stream stops being watched, unless marked again.
-        self.marks: dict[str, float] = {}
-        # Expired marks are dropped when the table has doubled since the last time.
-        self._marks_pruned_at = 1024
+        self.marks = WatchedTable(time.monotonic)
 
     def watched(self, group: str) -> bool:
-        return self.marks.get(group, 0.0) > time.monotonic()
+        return self.marks.watched(group)
 
     def mark_soon(self, groups: Iterable[str]) -> None:
-        now = time.monotonic()
-        for group in groups:
-            self.marks[group] = now + self.max_age
-        if len(self.marks) > self._marks_pruned_at:
-            self.marks = {g: until for g, until in self.marks.items() if until > now}
-            self._marks_pruned_at = max(1024, 2 * len(self.marks))
+        self.marks.note(groups, time.monotonic() + self.max_age)
 
     async def mark(self, groups: Iterable[str]) -> None:
         self.mark_soon(groups)

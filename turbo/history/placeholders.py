@@ -19,9 +19,9 @@ from typing import Any, Final
 from weakref import WeakKeyDictionary
 
 from turbo import conf
-from turbo.history.entries import MESSAGE_TYPE, PLACEHOLDER, positioned
+from turbo.history.entries import PLACEHOLDER, layer_message, positioned
 from turbo.history.layers import for_layer
-from turbo.loops import run_in_loop, submit
+from turbo.loops import run_in_loop, running_loop, submit
 
 logger = logging.getLogger("turbo")
 
@@ -57,17 +57,15 @@ class _Placeholders:
         with self.lock:
             self.groups[group] = None
             full = len(self.groups) >= MAX_PENDING
-            if self.scheduled and not full:
-                return
-            self.scheduled = True
-        if full and not _loop_running():
+            scheduled, self.scheduled = self.scheduled, True
+        if full and running_loop() is None:
             run_in_loop(lambda: flush_placeholders(layer))
-            return
-        submit(
-            lambda: flush_placeholders(layer),
-            "Recording placeholders failed",
-            delay=PLACEHOLDER_DELAY,
-        )
+        elif not scheduled:
+            submit(
+                lambda: flush_placeholders(layer),
+                "Recording placeholders failed",
+                delay=PLACEHOLDER_DELAY,
+            )
 
     def take(self) -> list[str]:
         with self.lock:
@@ -119,9 +117,7 @@ async def _record_placeholders(layer: Any, groups: list[str]) -> None:
             placed += await asyncio.wait_for(kept.record_placeholders(chunk), conf.redis_timeout())
         for group, (recorded, watched) in zip(groups, placed, strict=True):
             if watched:
-                payload = positioned(
-                    {"type": MESSAGE_TYPE, "group": group, "html": PLACEHOLDER}, recorded
-                )
+                payload = positioned(layer_message(group, PLACEHOLDER), recorded)
                 await asyncio.wait_for(layer.group_send(group, payload), conf.redis_timeout())
     except Exception:
         logger.exception("Recording the placeholders of broadcasts nobody watched failed")
@@ -134,14 +130,6 @@ def skip(layer: Any, group: str) -> None:
     sync caller records them all first.
     """
     _placeholders_for(layer).add(layer, group)
-
-
-def _loop_running() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
 
 
 def flush_at_exit() -> None:

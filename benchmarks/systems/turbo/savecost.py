@@ -146,6 +146,7 @@ def situation(case: tuple[bool, bool] | None) -> Iterator[None]:
     from django.test import override_settings
 
     from turbo import history
+    from turbo.history import Marks
     from turbo.loops import run_in_loop
 
     kept, watched = case
@@ -164,10 +165,9 @@ def situation(case: tuple[bool, bool] | None) -> Iterator[None]:
             run_in_loop(lambda: layer.group_discard(group, channel))
             # The next case starts with the stream unwatched.
             marks = getattr(history.for_layer(layer), "marks", None)
-            if isinstance(marks, dict):
-                marks.clear()
-            elif marks is not None:
+            if marks is not None:
                 marks.until.clear()
+            if isinstance(marks, Marks):
 
                 async def forget_marks() -> None:
                     await marks.client().delete(marks.key)
@@ -177,8 +177,10 @@ def situation(case: tuple[bool, bool] | None) -> Iterator[None]:
 
 def wait_for_marks(kept: Any) -> None:
     """Until a Redis history knows the marks, it takes every stream as watched."""
+    from turbo.history import Marks
+
     marks = getattr(kept, "marks", None)
-    if marks is None or isinstance(marks, dict):
+    if not isinstance(marks, Marks):
         return
     kept.watched("")
     deadline = time.monotonic() + 10
