@@ -266,6 +266,27 @@ async def test_logging_out_asks_the_sessions_sockets_to_reconnect_once(connect, 
     await assert_only_public(socket, user)
 
 
+async def test_a_logout_through_the_middleware_tells_its_session_once_after_the_flush(
+    browser, monkeypatch
+):
+    await sync_to_async(User.objects.create_user)("ada")
+    await fetch(browser, "/log-in/", {"username": "ada"})
+    key = session_key(browser)
+    told: list[tuple[list[str], bool]] = []
+    send = identity_groups.send
+
+    def recording_send(groups: list[str], event: str) -> None:
+        told.append((groups, Session.objects.filter(session_key=key).exists()))
+        send(groups, event)
+
+    monkeypatch.setattr(identity_groups, "send", recording_send)
+    await fetch(browser, "/log-out/", {})
+
+    # Told while the session still logged the user in, a page would reconnect
+    # as that user, with the cookie the response was about to replace.
+    assert told == [([identity_groups.session_group(key)], False)]
+
+
 async def test_a_password_change_reconnects_its_session_and_revokes_the_users_others(
     connect, browser
 ):

@@ -143,7 +143,8 @@ class Following:
         """Ask the page to reconnect; leave every private stream, without a ``rejected``.
 
         The page resubscribes on its new socket and gets its answers there.
-        Once is enough: a logout is told by its signal and by the middleware.
+        Once is enough: a session may be told again (two tabs logging out
+        at once, say).
         """
         if self.anonymous:
             return

@@ -62,7 +62,13 @@ async def asession_changed(session_key: str | None) -> None:
 
 
 def _logged_out(sender: Any, request: HttpRequest | None = None, **kwargs: Any) -> None:
-    # Sent before the session is flushed: its key is still the old one.
+    # Sent before the session is flushed: its key is still the old one. Told
+    # now, a page would reconnect at once, with the old cookie, and could find
+    # the session still logging the user in. TurboMiddleware (which sets
+    # ``request.turbo``) tells the sockets of the key the request left once
+    # the response, with its new cookie, is sent.
+    if hasattr(request, "turbo"):
+        return
     session = getattr(request, "session", None)
     session_changed(getattr(session, "session_key", None))
 
