@@ -33,7 +33,7 @@ def failed(error: Exception, batch: Batch | None) -> None:
 
 def raise_held(batch: Batch) -> None:
     """Raise the first error held for ``batch``, which has just been sent."""
-    held = _held.pop(batch, None)
+    held = _held.pop(batch, None) if _held else None
     if held:
         raise held[0]
 

@@ -25,7 +25,11 @@ def for_layer(layer: Any) -> History | None:
     if layer is None:
         return None
     kind = conf.history()
-    kept = _histories.setdefault(layer, {})
+    # get() first: setdefault() would make a weak reference and a dict on
+    # every broadcast.
+    kept = _histories.get(layer)
+    if kept is None:
+        kept = _histories.setdefault(layer, {})
     if kind not in kept:
         kept[kind] = _make(layer)
     return kept[kind]
