@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import report, savecost
+from bench.balancer import KINDS as BALANCERS
 from bench.runner import Context, Limits, measure, shout
+from bench.scale import ScaleOptions, measure_scale
 from bench.scenarios import FULL, LOAD, QUICK
 from bench.systems import DEFAULT, load, versions
 
@@ -49,6 +51,23 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "(default: Python's)",
     )
     parser.add_argument(
+        "--scale-clients",
+        type=int,
+        help="the N a scale scenario tries first (scale-10k: 10000), e.g. 1000 to debug",
+    )
+    parser.add_argument(
+        "--client-procs",
+        type=int,
+        default=4,
+        help="client processes the scale scenario spreads its clients over (default: 4)",
+    )
+    parser.add_argument(
+        "--balancer",
+        choices=BALANCERS,
+        default="nginx",
+        help="the balancer of the scale scenario (default: nginx)",
+    )
+    parser.add_argument(
         "--fail-on-loss",
         action="store_true",
         help="exit with status 1 if any message is lost or any frame is wrong (a load test)",
@@ -67,7 +86,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     missing = [name for name in names if name not in known]
     if missing:
         parser.error(f"unknown scenarios {missing}; known: {list(known)}")
-    args.scenarios = [known[name] for name in names]
+    chosen = [known[name] for name in names]
+    # The scale scenarios are measured on their own, not at each --n.
+    args.scenarios = [s for s in chosen if not s.clients]
+    args.scale = [s for s in chosen if s.clients]
     return args
 
 
@@ -108,24 +130,40 @@ def describe(system: Any) -> dict[str, Any]:
 
 
 async def measure_all(
-    systems: list[Any], args: argparse.Namespace, context: Context, measurements: list[Any]
+    systems: list[Any],
+    args: argparse.Namespace,
+    context: Context,
+    measurements: list[Any],
+    scaled: list[Any],
 ) -> None:
-    """Every (server, N, system), systems innermost so that compared figures are close in time.
+    """Every (server, N, system), systems innermost so that compared figures are close in time;
+    then every scale scenario per (server, system).
 
-    Appends to ``measurements`` as it goes, so that an interrupted run keeps what it measured.
+    Appends to ``measurements`` and ``scaled`` as it goes, so that an interrupted run
+    keeps what it measured.
     """
-    for kind in args.servers:
-        for n in args.n:
+    if context.scenarios:
+        for kind in args.servers:
+            for n in args.n:
+                for system in systems:
+                    print(f"\n== {system.name} on {kind}, N={n} ==", flush=True)
+                    measurements.append(await measure(system, kind, n, context))
+    options = ScaleOptions(args.scale_clients, args.client_procs, args.balancer)
+    for scenario in args.scale:
+        for kind in args.servers:
             for system in systems:
-                print(f"\n== {system.name} on {kind}, N={n} ==", flush=True)
-                measurements.append(await measure(system, kind, n, context))
+                scaled.append(await measure_scale(system, kind, scenario, options, context))
 
 
 async def run_measurements(
-    systems: list[Any], args: argparse.Namespace, context: Context, measurements: list[Any]
+    systems: list[Any],
+    args: argparse.Namespace,
+    context: Context,
+    measurements: list[Any],
+    scaled: list[Any],
 ) -> None:
     # SIGTERM cancels the run like Ctrl-C does, so every process it started is stopped.
-    task = asyncio.ensure_future(measure_all(systems, args, context, measurements))
+    task = asyncio.ensure_future(measure_all(systems, args, context, measurements, scaled))
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     await task
 
@@ -165,10 +203,11 @@ def main(argv: list[str]) -> int:
     described = {s.name: describe(s) for s in ready}
     context = Context(run_id, logs, args.scenarios, Limits(), args.gc_threshold)
     measurements: list[dict[str, Any]] = []
+    scaled: list[dict[str, Any]] = []
     interrupted = False
     try:
         with event_loop_runner() as runner:
-            runner.run(run_measurements(ready, args, context, measurements))
+            runner.run(run_measurements(ready, args, context, measurements, scaled))
     except (KeyboardInterrupt, asyncio.CancelledError):
         interrupted = True
         shout("interrupted: reporting what was measured")
@@ -184,11 +223,16 @@ def main(argv: list[str]) -> int:
             "servers": args.servers,
             "n": args.n,
             "scenarios": [dataclasses.asdict(s) for s in args.scenarios],
+            "scale": [dataclasses.asdict(s) for s in args.scale],
+            "scale_clients": args.scale_clients,
+            "client_procs": args.client_procs,
+            "balancer": args.balancer,
             "limits": dataclasses.asdict(context.limits),
             "gc_threshold": args.gc_threshold,
         },
         "systems": described,
         "measurements": measurements,
+        "scale": scaled,
         "savecost": [],
         "problems": problems,
     }
@@ -227,6 +271,25 @@ def findings(results: dict[str, Any]) -> list[str]:
                 found.append(
                     f"{label}, {result['scenario']}: {result['protocol_errors']} protocol errors"
                 )
+    for scaled in results.get("scale", []):
+        for attempt in scaled["attempts"]:
+            label = (
+                f"{scaled['system']} on {scaled['server']}, {scaled['scenario']}, N={attempt['n']}"
+            )
+            if attempt["error"]:
+                found.append(f"{label} FAILED: {attempt['error'].splitlines()[0]}")
+            if attempt["connected"] < attempt["n"] and not attempt["error"]:
+                found.append(
+                    f"{label}: {attempt['n'] - attempt['connected']} clients not connected"
+                )
+            for phase in attempt["phases"]:
+                if phase["lost"]:
+                    found.append(
+                        f"{label}, {phase['phase']}: LOST {phase['lost']} of "
+                        f"{phase['expected']} ({phase['outcome']})"
+                    )
+                if phase.get("killed_at") and not phase["within_bound"]:
+                    found.append(f"{label}, kill: recovery beyond {phase['bound_s']:g} s")
     for run in results["savecost"]:
         if "error" in run:
             found.append(f"save cost ({run['layer']}) FAILED")

@@ -196,7 +196,9 @@ class TurboDjango(Peer):
     subscribe_tag = "{% load turbo_streams %}{% turbo_subscribe 'chat:MessagesStream' %}"
     path = "/ws/"
 
-    async def subscribe(self, socket: ClientConnection) -> None:
+    async def subscribe(
+        self, socket: ClientConnection, previous: ClientConnection | None = None
+    ) -> list[tuple[int, float]]:
         # As turbo-django.js's sendSubscription (its request_id is undefined, so
         # JSON.stringify leaves it out). The consumer answers nothing, and a
         # websocket ping is answered before the consumer runs, so there is no
@@ -212,6 +214,7 @@ class TurboDjango(Peer):
                 }
             )
         )
+        return []
 
 
 class TurboHelper(Peer):
@@ -239,12 +242,15 @@ class TurboHelper(Peer):
             }
         )
 
-    async def subscribe(self, socket: ClientConnection) -> None:
+    async def subscribe(
+        self, socket: ClientConnection, previous: ClientConnection | None = None
+    ) -> list[tuple[int, float]]:
         # @rails/actioncable sends its subscriptions once welcomed, then waits for
         # the confirmation; pings may come in between.
         await _expect(socket, {"type": "welcome"})
         await socket.send(compact({"command": "subscribe", "identifier": self.identifier}))
         await _expect(socket, {"type": "confirm_subscription", "identifier": self.identifier})
+        return []
 
 
 async def _expect(socket: ClientConnection, wanted: dict[str, Any]) -> None:

@@ -259,22 +259,26 @@ class Driver(Started):
 
     async def expect(self, word: str, timeout: float) -> None:
         """Wait for a line ``word`` on stdout; other lines are logged to the console."""
-        assert self.process.stdout is not None
         deadline = time.monotonic() + timeout
         while True:
-            left = deadline - time.monotonic()
-            try:
-                line = await asyncio.wait_for(self.process.stdout.readline(), max(left, 0.001))
-            except TimeoutError:
-                raise RuntimeError(
-                    self.describe_failure(f"no {word!r} from the driver in {timeout:.0f} s")
-                ) from None
-            if not line:
-                await self.process.wait()
-                raise RuntimeError(self.describe_failure(f"the driver ended before {word!r}"))
-            if line.strip() == word.encode():
+            line = await self.reply(deadline - time.monotonic(), f"{word!r}")
+            if line == word:
                 return
-            print(f"    driver: {line.decode(errors='replace').rstrip()}")
+            print(f"    driver: {line}")
+
+    async def reply(self, timeout: float, what: str = "an answer") -> str:
+        """The next line on stdout (stripped); raise if none comes within ``timeout`` s."""
+        assert self.process.stdout is not None
+        try:
+            line = await asyncio.wait_for(self.process.stdout.readline(), max(timeout, 0.001))
+        except TimeoutError:
+            raise RuntimeError(
+                self.describe_failure(f"no {what} from {self.name} in {timeout:.0f} s")
+            ) from None
+        if not line:
+            await self.process.wait()
+            raise RuntimeError(self.describe_failure(f"{self.name} ended before {what}"))
+        return line.decode(errors="replace").strip()
 
     async def command(self, line: str) -> None:
         assert self.process.stdin is not None

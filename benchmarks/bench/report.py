@@ -138,6 +138,80 @@ def savecost_rows(results: dict[str, Any]) -> list[list[str]]:
     return table
 
 
+SCALE_COLUMNS = [
+    "system",
+    "server",
+    "N",
+    "phase",
+    "connected",
+    "delivered",
+    "p50 ms",
+    "p99 ms",
+    "server CPU µs/dlv",
+    "RSS KiB/sub",
+    "clients CPU s",
+    "balancer CPU s",
+    "recovery",
+]
+
+
+def scale_rows(results: dict[str, Any]) -> list[list[str]]:
+    """Rows of the scale table: one per phase of each N tried (the ladder, top first)."""
+    table = []
+    for scaled in results.get("scale", []):
+        for attempt in scaled["attempts"]:
+            n = str(attempt["n"]) + ("" if attempt["survived"] else " (not held)")
+            head = [scaled["system"], scaled["server"], n]
+            if not attempt["phases"]:
+                failure = attempt["error"] or "no phase ran"
+                table.append([*head, f"FAILED: {failure.splitlines()[0]}"[:80]])
+                continue
+            for phase in attempt["phases"]:
+                delivered = f"{phase['delivered']}/{phase['expected']}"
+                if phase["lost"]:
+                    delivered += f" LOST {phase['lost']}"
+                table.append(
+                    [
+                        *head,
+                        phase["phase"],
+                        f"{attempt['connected']}/{attempt['n']}",
+                        delivered,
+                        number(phase["p50_ms"]),
+                        number(phase["p99_ms"]),
+                        number(phase["cpu_us_per_delivery"]),
+                        number(attempt.get("rss_per_subscriber", 0) / 1024),
+                        number(phase["client_cpu_s"]),
+                        number(phase["balancer_cpu_s"]),
+                        recovery_cell(phase),
+                    ]
+                )
+    return table
+
+
+def recovery_cell(phase: dict[str, Any]) -> str:
+    """The kill phase's recovery: the slowest client's, against the bound."""
+    if phase["phase"] != "kill":
+        return ""
+    if phase.get("killed_at") is None:
+        return "not killed"
+    worst = phase["recovery_max_s"]
+    verdict = "ok" if phase["within_bound"] else "OVER"
+    shown = "never" if worst is None else f"{worst:.2f} s"
+    return (
+        f"{phase['caught_up']}/{phase['dropped']} back, max {shown} "
+        f"(p50 {phase['recovery_p50_s'] or 0:.2f}), bound {phase['bound_s']:g} s {verdict}"
+    )
+
+
+def scale_title(results: dict[str, Any]) -> str:
+    config = results["config"]
+    names = ", ".join(s["name"] for s in config.get("scale", []))
+    return (
+        f"{names}: two server processes behind {config.get('balancer')}, clients in "
+        f"{config.get('client_procs')} processes, one save a second for a minute per phase"
+    )
+
+
 SAVECOST_COLUMNS = ["channel layer", "operation", "µs plain", *(f"µs {c}" for c in SAVE_CASES)]
 
 
@@ -188,6 +262,10 @@ def print_report(results: dict[str, Any]) -> None:
     for title, body in scenario_tables(results):
         print(f"\n{title}\n")
         print(text_table(COLUMNS, body))
+    scaled = scale_rows(results)
+    if scaled:
+        print(f"\n{scale_title(results)}\n")
+        print(text_table(SCALE_COLUMNS, scaled))
     saves = savecost_rows(results)
     if saves:
         print("\nThe cost of a ModelStream without subscribers (best of repeats)\n")
@@ -201,6 +279,9 @@ def markdown(results: dict[str, Any]) -> str:
     parts = ["\n".join(header_lines(results))]
     for title, body in scenario_tables(results):
         parts.append(f"**{title}**\n\n{markdown_table(COLUMNS, body)}")
+    scaled = scale_rows(results)
+    if scaled:
+        parts.append(f"**{scale_title(results)}**\n\n{markdown_table(SCALE_COLUMNS, scaled)}")
     saves = savecost_rows(results)
     if saves:
         savecost = results["savecost"][0]

@@ -26,8 +26,10 @@ from bench.procs import (
 from bench.scenarios import percentile
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from pathlib import Path
 
+    from bench.fleet import Fleet
     from bench.scenarios import Scenario
     from bench.system import System
 
@@ -181,6 +183,13 @@ async def warm_up(driver: Driver, recorder: Recorder, n: int, first: int = 1) ->
     listener, say) may not be in effect for the first one.
     """
     recorder.open(first, WARMUP_TRIES, n, goal="any")
+    return await broadcast_until_reached(driver, recorder, n, first)
+
+
+async def broadcast_until_reached(
+    driver: Driver, recorder: Recorder | Fleet, n: int, first: int
+) -> int:
+    """The warm-up's broadcasts, once the window from ``first`` is open (goal "any")."""
     for attempt in range(WARMUP_TRIES):
         await driver.command(f"send 1 0 {first + attempt}")
         await driver.expect("sent", 60)
@@ -253,7 +262,7 @@ async def run_scenario(
     sent_after: list[float] = []
     sent.add_done_callback(lambda _: sent_after.append(time.time() - started))
     try:
-        outcome = await wait_for_deliveries(recorder, sent, server, limits)
+        outcome = await wait_for_deliveries(recorder, sent, [server], limits)
         if not sent.done():
             await sent
     finally:
@@ -295,13 +304,16 @@ async def run_scenario(
 
 
 async def wait_for_deliveries(
-    recorder: Recorder, sent: asyncio.Task[None], server: Server, limits: Limits
+    recorder: Recorder | Fleet,
+    sent: asyncio.Task[None],
+    servers: Sequence[Server],
+    limits: Limits,
 ) -> str:
     """Wait until every delivery arrived ("complete"), or give up ("timeout", "idle").
 
     Gives up ``limits.after_sent`` seconds after the driver's ``sent``, or once
     no frame arrived for ``limits.idle`` seconds after it: a saturated server
-    must not hang the run. Raises if the driver or the server fails.
+    must not hang the run. Raises if the driver or one of ``servers`` fails.
     """
     done = asyncio.create_task(recorder.done.wait())
     sent_at: float | None = None
@@ -310,8 +322,9 @@ async def wait_for_deliveries(
             if sent.done() and sent_at is None:
                 sent.result()  # raises if the driver failed
                 sent_at = time.monotonic()
-            if server.returncode() is not None:
-                raise RuntimeError(server.describe_failure("the server died"))
+            for server in servers:
+                if server.returncode() is not None:
+                    raise RuntimeError(server.describe_failure("the server died"))
             if sent_at is not None:
                 now = time.monotonic()
                 if now - sent_at > limits.after_sent:

@@ -13,12 +13,17 @@ class Scenario:
     With ``post``, each broadcast is saved by the server under test itself: the
     poster (``bench/poster.py``) sends a form POST to the system's save view,
     in the process that holds the sockets, as a deployment's views do.
+
+    With ``clients``, a scale scenario (``bench/scale.py``): that many pages on
+    two server processes behind a balancer, measured on its own rather than at
+    each ``--n``.
     """
 
     name: str
     count: int
     rate: float
     post: bool = False
+    clients: int = 0
 
     def command(self, first: int) -> str:
         """The driver command that runs this scenario from sequence number ``first``."""
@@ -36,6 +41,8 @@ FULL: dict[str, Scenario] = {
         Scenario("post-paced-10", 100, 10, post=True),
         Scenario("paced-20", 100, 20),
         Scenario("burst-1000", 1000, 0),
+        # Issue 19: 10,000 live pages on one 2-core box, one save a second for a minute.
+        Scenario("scale-10k", 60, 1, clients=10_000),
     )
 }
 

@@ -74,6 +74,10 @@ class System:
     #: The path of the save view: a form POST of ``text`` saves a message
     #: (or, for the limit, publishes it) and is answered with a 303.
     save_path: str = "/messages/"
+    #: Whether a client that lost its socket can come back where it stood:
+    #: a subscribe from a position, answered with what it missed. Only such a
+    #: system is measured losing a server process (the scale scenario).
+    resumes: bool = False
 
     def setup(self, workdir: Path) -> None:
         """Prepare everything (virtualenv, database) under ``workdir``; idempotent."""
@@ -106,11 +110,17 @@ class System:
         """The websocket URL clients connect to."""
         raise NotImplementedError
 
-    async def subscribe(self, socket: ClientConnection) -> None:
+    async def subscribe(
+        self, socket: ClientConnection, previous: ClientConnection | None = None
+    ) -> list[tuple[int, float]]:
         """Subscribe a freshly connected client to the benchmark's stream.
 
         Returns once the server has confirmed the subscription (or, for a
-        protocol without confirmation, once it is certainly in effect).
+        protocol without confirmation, once it is certainly in effect), with
+        the ``(seq, t0)`` pairs the subscription itself delivered. ``previous``
+        is the socket the same client held before, when it reconnects: a system
+        that :attr:`resumes` subscribes from where that one stood, and its
+        answer may replay what the client missed meanwhile.
         """
         raise NotImplementedError
 

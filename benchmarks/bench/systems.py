@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bench.system import Process, Server, System, deliveries
+from bench.turbo_page import Page, answer, is_message, live_message
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -90,9 +91,11 @@ class Limit(System):
     def url(self, port: int) -> str:
         return f"ws://127.0.0.1:{port}/"
 
-    async def subscribe(self, socket: ClientConnection) -> None:
+    async def subscribe(
+        self, socket: ClientConnection, previous: ClientConnection | None = None
+    ) -> list[tuple[int, float]]:
         # Every open socket receives everything; the warm-up proves it.
-        return
+        return []
 
 
 class DjangoSystem(System):
@@ -130,18 +133,22 @@ class Channels(DjangoSystem):
     def url(self, port: int) -> str:
         return f"ws://127.0.0.1:{port}/ws/messages/"
 
-    async def subscribe(self, socket: ClientConnection) -> None:
+    async def subscribe(
+        self, socket: ClientConnection, previous: ClientConnection | None = None
+    ) -> list[tuple[int, float]]:
         # The consumer joins its group before it accepts: an open socket is subscribed.
-        return
+        return []
 
 
 class Turbo(DjangoSystem):
     """django-turbo-streams, through its public API and its own websocket protocol.
 
-    The client acknowledges frames (``{"type": "ack", "messages": n}``, n
-    counting every frame of the socket, the ``subscribed`` one included) each
-    time 32 KiB of them have arrived since the last acknowledgement; the server
-    requires one at least every 64 KiB. Error frames are counted in
+    Each client is a page of ``turbo_streams.js`` (:class:`bench.turbo_page.Page`):
+    it acknowledges frames each time 32 KiB of them have arrived since the last
+    acknowledgement (the server requires one at least every 64 KiB), applies
+    each message once and in order by its position, and, when it reconnects,
+    subscribes from the position of the last message it applied, so that the
+    server replays what it missed. Error frames are counted in
     ``protocol_errors``: a server that does not know acknowledgements answers
     each with one.
     """
@@ -149,16 +156,27 @@ class Turbo(DjangoSystem):
     name = "turbo"
     description = "django-turbo-streams (this repository): ModelStream + turbo consumer"
     directory = SYSTEMS_DIR / "turbo"
+    resumes = True
     #: Characters of frames after which the client acknowledges.
     ACK_EVERY = 32 * 1024
 
     def __init__(self) -> None:
         self.token = ""
         self.protocol_errors = 0
-        #: Per socket: [frames received, characters since the last ack].
-        self.counts: weakref.WeakKeyDictionary[ClientConnection, list[int]] = (
-            weakref.WeakKeyDictionary()
-        )
+        self.pages: weakref.WeakKeyDictionary[ClientConnection, Page] = weakref.WeakKeyDictionary()
+
+    def __getstate__(self) -> dict[str, object]:
+        # What a client process needs (bench.clientproc): not the pages of this one.
+        return {"token": self.token}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__init__()  # type: ignore[misc]
+        self.__dict__.update(state)
+
+    @property
+    def refreshes(self) -> int:
+        """How often the pages would have reloaded: what they missed did not come."""
+        return sum(page.refreshes for page in self.pages.values())
 
     def setup(self, workdir: Path) -> None:
         super().setup(workdir)
@@ -173,16 +191,25 @@ class Turbo(DjangoSystem):
     def url(self, port: int) -> str:
         return f"ws://127.0.0.1:{port}/ws/turbo/"
 
-    async def subscribe(self, socket: ClientConnection) -> None:
-        await socket.send(json.dumps({"type": "subscribe", "token": self.token}))
-        counts = self.counts[socket] = [0, 0]
+    async def subscribe(
+        self, socket: ClientConnection, previous: ClientConnection | None = None
+    ) -> list[tuple[int, float]]:
+        page = self.pages.get(previous) if previous is not None else None
+        if page is None:
+            page = Page(self.ACK_EVERY)
+        self.pages[socket] = page
+        await socket.send(json.dumps(page.subscribe_frame(socket, self.token)))
         while True:
             text = await socket.recv()
-            counts[0] += 1
-            counts[1] += len(text)
-            frame = json.loads(text)
+            assert isinstance(text, str)
+            await page.received(text)
+            if is_message(text):
+                # Broadcast before the answer: held until what was missed is applied.
+                await page.on_message(live_message(text))
+                continue
+            frame = answer(text)
             if frame.get("type") == "subscribed":
-                return
+                return await page.subscribed(frame)
             if frame.get("type") in {"rejected", "error"}:
                 raise RuntimeError(f"the subscription was refused: {frame}")
 
@@ -192,18 +219,15 @@ class Turbo(DjangoSystem):
         if isinstance(frame, bytes):
             self.protocol_errors += 1
             return deliveries(frame)
-        # Message frames are the hot path: spot them without parsing the JSON. The
-        # HTML inside is a JSON string, where a quote is escaped, so this cannot
-        # match inside it.
-        counts = self.counts[socket]
-        counts[0] += 1
-        counts[1] += len(frame)
-        if counts[1] >= self.ACK_EVERY:
-            counts[1] = 0
-            await socket.send(f'{{"type":"ack","messages":{counts[0]}}}')
-        if '"type":"message"' in frame or '"type": "message"' in frame:
-            return deliveries(frame)
-        if json.loads(frame).get("type") == "error":
+        page = self.pages[socket]
+        await page.received(frame)
+        # Message frames are the hot path: spotted without parsing the JSON.
+        if is_message(frame):
+            return await page.on_message(live_message(frame))
+        parsed = answer(frame)
+        if parsed.get("type") == "replayed":
+            return await page.replayed(parsed)
+        if parsed.get("type") == "error":
             self.protocol_errors += 1
         return []
 
