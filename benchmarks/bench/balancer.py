@@ -40,8 +40,9 @@ IDLE_TIMEOUT = "1h"
 
 def haproxy_config(port: int, backends: list[int]) -> str:
     servers = "\n".join(
-        # check: a connect every second; a dead server is out after one failure.
-        f"    server s{index} 127.0.0.1:{backend} check inter 1s fall 1 rise 2"
+        # check: a connect every second; a server is out after three failures
+        # (one could be a busy server's full accept queue).
+        f"    server s{index} 127.0.0.1:{backend} check inter 1s fall 3 rise 1"
         for index, backend in enumerate(backends)
     )
     return f"""\
@@ -54,7 +55,7 @@ defaults
     maxconn {MAX_FILES // 2 - 100}
     option redispatch 1
     retries 3
-    timeout connect 5s
+    timeout connect 30s
     timeout client {IDLE_TIMEOUT}
     timeout server {IDLE_TIMEOUT}
     timeout tunnel {IDLE_TIMEOUT}
@@ -72,8 +73,10 @@ backend servers
 
 def nginx_config(port: int, backends: list[int], directory: Path) -> str:
     servers = "\n".join(
-        # A server that refused a connection is left alone for 30 s.
-        f"        server 127.0.0.1:{backend} max_fails=1 fail_timeout=30s;"
+        # max_fails=0: never taken out. A dead server refuses at once, and the
+        # next is tried; a busy one (a full accept queue: a connect timed out)
+        # may be the only one left, and must not be taken out.
+        f"        server 127.0.0.1:{backend} max_fails=0;"
         for backend in backends
     )
     temp = "\n".join(
@@ -110,7 +113,8 @@ http {{
             proxy_set_header Connection "upgrade";
             proxy_set_header Host $http_host;
             proxy_next_upstream error timeout;
-            proxy_connect_timeout 5s;
+            # A full accept queue drops SYNs: the kernel retries at 1, 3, 7, 15 s.
+            proxy_connect_timeout 30s;
             proxy_read_timeout {IDLE_TIMEOUT};
             proxy_send_timeout {IDLE_TIMEOUT};
         }}
