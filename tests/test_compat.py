@@ -167,6 +167,15 @@ def test_channels_session_wrapper_keeps_what_frame_sender_looks_past():
         "saves the session on, or now saves it on every websocket.send"
     )
     assert compat.frame_sender(wrapper.send) is pass_on
+    assert compat.frame_sender(wrapper.send, events="websocket.") is pass_on
+
+
+def test_frame_sender_keeps_a_session_wrapper_that_acts_on_websocket_events():
+    wrapper = InstanceSessionWrapper({"cookies": {}}, pass_on)
+    wrapper.save_message_types = ["http.response.start", "websocket.accept"]
+
+    assert compat.frame_sender(wrapper.send) is pass_on
+    assert compat.frame_sender(wrapper.send, events="websocket.") == wrapper.send
 
 
 class Recording(AsyncConsumer):  # type: ignore[misc]

@@ -58,6 +58,39 @@ async def test_a_same_origin_socket_subscribes_as_the_sessions_user():
     assert ack["type"] == "subscribed"
 
 
+def suspended_in(task: Any) -> list[str]:
+    """The qualified names of the coroutines ``task`` waits in, outermost first."""
+    names = []
+    awaited = task.get_coro()
+    while hasattr(awaited, "cr_code"):
+        names.append(awaited.cr_code.co_qualname)
+        awaited = awaited.cr_await
+    return names
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_turbo_socket_is_served_with_no_middleware_beneath_it():
+    user, client = await log_in("ada")
+    application = websocket_application(extra_urlpatterns=[path("ws/whoami/", WhoAmI.as_asgi())])
+    socket = await handshake(application, "/ws/turbo/", SAME_ORIGIN, session_cookie(client))
+    other = await handshake(application, "/ws/whoami/", SAME_ORIGIN)
+
+    await socket.send_json_to({"type": "subscribe", "token": signing.dumps(PrivateStream(user.pk))})
+    assert (await socket.receive_json_from())["type"] == "subscribed"
+    served, routed_inside = suspended_in(socket.future), suspended_in(other.future)
+    await socket.disconnect()
+    await other.disconnect()
+
+    assert served[0] == "ServedOnTop.__call__"
+    assert "FlowConsumer.__call__" in served
+    # Nor a task and an asyncio.wait per socket for its one source of events.
+    beneath = [n for n in served if "Middleware" in n or "Router" in n or "dispatch" in n]
+    assert not beneath, served
+    # A route of the project's own runs inside the stack, as Channels runs it.
+    assert "AuthMiddleware.__call__" in routed_inside
+    assert "URLRouter.__call__" in routed_inside
+
+
 async def test_extra_urlpatterns_are_routed_behind_the_same_checks():
     application = websocket_application(extra_urlpatterns=[path("ws/whoami/", WhoAmI.as_asgi())])
 

@@ -121,9 +121,10 @@ def _routes_to_consumer(router: URLRouter, path: str) -> bool:
         if match is None:
             continue
         callback = route.callback
-        consumer = getattr(callback, "consumer_class", None)
-        if isinstance(consumer, type) and issubclass(consumer, TurboStreamConsumer):
-            return True
+        for application in _wrapped(callback):
+            consumer = getattr(application, "consumer_class", None)
+            if isinstance(consumer, type) and issubclass(consumer, TurboStreamConsumer):
+                return True
         if isinstance(callback, URLRouter) and _routes_to_consumer(callback, match[0]):
             return True
     return False

@@ -19,7 +19,6 @@ from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.layers import get_channel_layer
 from channels.sessions import InstanceSessionWrapper
-from channels.utils import await_many_dispatch
 from django.db import connections
 
 if TYPE_CHECKING:
@@ -120,7 +119,7 @@ def call_after_response(response: HttpResponseBase, function: Callable[[], objec
 # Channels
 
 
-def frame_sender(send: Any) -> Any:
+def frame_sender(send: Any, *, events: str = "websocket.send") -> Any:
     """The callable a ``websocket.send`` event can go to, past pass-through wrappers.
 
     Channels' ``SessionMiddleware`` (in ``AuthMiddlewareStack``) wraps ``send``
@@ -129,14 +128,15 @@ def frame_sender(send: Any) -> Any:
     proxy, a tenth of a delivery's cost) and passes on untouched. Message
     frames skip that wrapper, and only it: any other middleware's wrapper sees
     every frame, as does a session wrapper that acts on ``websocket.send``.
+    With ``events="websocket."``, the send of every websocket event: past the
+    session wrappers that act on none.
     """
     # Channels has no public way to send past its session middleware: this
     # relies on InstanceSessionWrapper's send being a bound method of the
     # wrapper, which keeps the event types it acts on in save_message_types
     # and the send it wraps in real_send.
-    while (
-        getattr(send, "__func__", None) is InstanceSessionWrapper.send
-        and "websocket.send" not in send.__self__.save_message_types
+    while getattr(send, "__func__", None) is InstanceSessionWrapper.send and not any(
+        acted.startswith(events) for acted in send.__self__.save_message_types
     ):
         send = send.__self__.real_send
     return send
@@ -153,12 +153,15 @@ async def serve_without_channel(
     """
     # Channels' __call__ always gives a consumer a channel on the layer, and a
     # task waiting on it, with no public way to opt out: this repeats what it
-    # sets up otherwise, with its undocumented await_many_dispatch.
+    # sets up otherwise. With one source of events there is nothing to wait
+    # on together: Channels' await_many_dispatch would keep a task, its
+    # asyncio.wait and their futures alive per socket.
     consumer.scope = scope
     consumer.channel_layer = get_channel_layer(consumer.channel_layer_alias)
     consumer.base_send = send
     with contextlib.suppress(StopConsumer):
-        await await_many_dispatch([receive], consumer.dispatch)
+        while True:
+            await consumer.dispatch(await receive())
 
 
 async def dispatch_to_handler(consumer: AsyncConsumer, message: dict[str, Any]) -> None:

@@ -133,7 +133,6 @@ class FlowConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         self.outbox.queue(text, len(text))
 
     async def close_with(self, code: int, reason: str) -> None:
-        """Close the socket with ``code``, logging ``reason``; queue no more frames for it."""
-        self.outbox.closing = True
+        """Close the socket with ``code`` once the frames queued are sent; log ``reason``."""
         logger.warning("Closing a turbo websocket (%d): %s", code, reason)
-        await self.close(code, reason)
+        self.outbox.close_after(lambda: self.close(code, reason))

@@ -46,7 +46,7 @@ class Outbox:
         outbox.queue('{"type":"message",…}', size)
     """
 
-    __slots__ = ("closing", "frames", "send", "stalled", "window", "writer")
+    __slots__ = ("closer", "closing", "frames", "send", "stalled", "window", "writer")
 
     def __init__(
         self,
@@ -62,6 +62,8 @@ class Outbox:
         # A list, not a deque: an idle socket's empty list costs a tenth as much.
         self.frames: list[str] = []
         self.writer: asyncio.Task[None] | None = None
+        # What closes the socket once the frames queued are written.
+        self.closer: Callable[[], Awaitable[None]] | None = None
 
     def deliver(self, frame: str, size: int) -> None:
         """Queue a frame from the hub (:class:`turbo.hub.Subscriber`): a message, or a refresh."""
@@ -91,6 +93,21 @@ class Outbox:
             outbox.post('{"type":"error",…}')
         """
         self.frames.append(text)
+        self._write_soon()
+
+    def close_after(self, close: Callable[[], Awaitable[None]]) -> None:
+        """Take no more frames; ``await close()`` once those queued are written.
+
+        The frames explaining a close (an ``error``, say) reach the page
+        before it, however fast the socket's frames come in::
+
+            outbox.close_after(lambda: consumer.close(4008, "too many frames"))
+        """
+        self.closing = True
+        self.closer = close
+        self._write_soon()
+
+    def _write_soon(self) -> None:
         if self.writer is None:
             loop = asyncio.get_running_loop()
             writer = _start_task(loop, self.write())
@@ -105,6 +122,9 @@ class Outbox:
                 frames, self.frames = self.frames, []
                 for frame in frames:
                     await self.send({"type": "websocket.send", "text": frame})
+            close, self.closer = self.closer, None
+            if close is not None:
+                await close()
         except Exception:
             # The socket is gone; its disconnect event follows.
             logger.debug("Writing to a turbo websocket failed", exc_info=True)
