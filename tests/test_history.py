@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from typing import Any
@@ -461,3 +462,17 @@ async def test_a_replay_of_a_stream_not_subscribed_is_refused(connect):
 
     assert answer["type"] == "error"
     assert "subscribed 'stream'" in answer["message"]
+
+
+async def test_more_reads_at_once_than_redis_has_connections_wait_their_turn():
+    require_service("Redis", settings.REDIS_URL)
+    host = {"address": settings.REDIS_URL, "max_connections": 3}
+    kept = RedisHistory(host, f"t{uuid.uuid4().hex}:turbo-history", 100, 600)
+    start = await kept.position()
+    await kept.record("a", "<1>")
+
+    # As the pages of a server that died resubscribe to another all at once;
+    # redis-py's pool would raise MaxConnectionsError past its third.
+    answers = await asyncio.gather(*(kept.since("a", start) for _ in range(50)))
+
+    assert [[entry.html for entry in entries or []] for entries in answers] == [["<1>"]] * 50

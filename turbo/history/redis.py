@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
@@ -112,11 +113,10 @@ class RedisHistory:
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
-            import redis.asyncio
             from channels_redis.utils import create_pool
 
             pool = create_pool(self.host)
-            client = self._clients[loop] = redis.asyncio.Redis(connection_pool=pool)
+            client = self._clients[loop] = _waiting_client(pool)
             # Its connections must not outlive the loop they belong to.
             run_before_close(loop, lambda: client.aclose(close_connection_pool=True))
         return client
@@ -186,6 +186,36 @@ class RedisHistory:
                 Entry(_sequence_of(key), int(fields[b"previous"]), _text(fields[b"html"]))
             )
         return covering(entries, int(last), after.sequence)
+
+
+def _waiting_client(pool: Any) -> Redis:
+    """A Redis client on ``pool`` whose commands wait for a free connection of it.
+
+    redis-py's pool raises ``MaxConnectionsError`` once all its connections
+    (100 by default) are in use: as when the pages of a server that died
+    resubscribe to another all at once, each reading the history. Waiting,
+    within the caller's :setting:`TURBO_REDIS_TIMEOUT`, they are answered in
+    turn. One connection stays free for the marks' subscription (:class:`Marks`).
+    """
+    slots = max(1, getattr(pool, "max_connections", 100) - 1)
+    client: Redis = _waiting_client_class()(connection_pool=pool, slots=slots)
+    return client
+
+
+@functools.cache
+def _waiting_client_class() -> Any:
+    import redis.asyncio  # here: channels_redis, and redis with it, is optional
+
+    class WaitingRedis(redis.asyncio.Redis):
+        def __init__(self, *, connection_pool: Any, slots: int) -> None:
+            super().__init__(connection_pool=connection_pool)
+            self.slots = asyncio.Semaphore(slots)
+
+        async def execute_command(self, *args: Any, **options: Any) -> Any:
+            async with self.slots:
+                return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+
+    return WaitingRedis
 
 
 def _sequence_of(entry_id: bytes) -> int:
