@@ -61,7 +61,8 @@ class Outbox:
         self.closing = False
         # A list, not a deque: an idle socket's empty list costs a tenth as much.
         self.frames: list[str] = []
-        self.writer: asyncio.Task[None] | None = None
+        # The writer: due to start once the loop turns, or writing.
+        self.writer: asyncio.Handle | asyncio.Task[None] | None = None
         # What closes the socket once the frames queued are written.
         self.closer: Callable[[], Awaitable[None]] | None = None
 
@@ -88,7 +89,7 @@ class Outbox:
     def post(self, text: str) -> None:
         """Queue ``text`` behind the frames already queued, outside the ack window.
 
-        Starts the writer if none is running::
+        Starts a writer once the loop turns, if none is due or running::
 
             outbox.post('{"type":"error",…}')
         """
@@ -108,12 +109,17 @@ class Outbox:
         self._write_soon()
 
     def _write_soon(self) -> None:
+        # Not at once: the hub hands a burst over in slices without letting
+        # the loop turn (turbo.hub.BURST_SLICE), and a writer started per
+        # frame would be a task per frame. Started once the loop turns, one
+        # writer sends all the frames a slice gave the socket.
         if self.writer is None:
-            loop = asyncio.get_running_loop()
-            writer = _start_task(loop, self.write())
-            # An eager writer may be done already, its finally block run.
-            if not writer.done():
-                self.writer = writer
+            self.writer = asyncio.get_running_loop().call_soon(self._start_writer)
+
+    def _start_writer(self) -> None:
+        writer = _start_task(asyncio.get_running_loop(), self.write())
+        # An eager writer may be done already, its finally block run.
+        self.writer = None if writer.done() else writer
 
     async def write(self) -> None:
         """Send the queued frames, in order, until none is left."""
