@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
+from weakref import WeakKeyDictionary
 
 from turbo.limits import AckWindow
 
@@ -31,6 +32,23 @@ def _start_lazily(
 
 _start_task: Callable[[asyncio.AbstractEventLoop, Coroutine[Any, Any, None]], asyncio.Task[None]]
 _start_task = getattr(asyncio, "eager_task_factory", _start_lazily)
+
+
+#: An outbox's writer, before it starts: due once the loop turns.
+DUE: Final = "due"
+
+# Per loop, the outboxes whose writers are due: one callback starts them all.
+# One per outbox would keep a thousand handles alive per broadcast, for the
+# garbage collector to count and walk.
+_due: WeakKeyDictionary[asyncio.AbstractEventLoop, list[Outbox]] = WeakKeyDictionary()
+
+
+def _start_due(due: list[Outbox]) -> None:
+    outboxes = due.copy()
+    due.clear()
+    for outbox in outboxes:
+        if outbox.writer is DUE:  # not stopped meanwhile
+            outbox.start_writer()
 
 
 class Outbox:
@@ -61,8 +79,8 @@ class Outbox:
         self.closing = False
         # A list, not a deque: an idle socket's empty list costs a tenth as much.
         self.frames: list[str] = []
-        # The writer: due to start once the loop turns, or writing.
-        self.writer: asyncio.Handle | asyncio.Task[None] | None = None
+        #: The task writing, or :data:`DUE` to start once the loop turns.
+        self.writer: asyncio.Task[None] | str | None = None
         # What closes the socket once the frames queued are written.
         self.closer: Callable[[], Awaitable[None]] | None = None
 
@@ -113,10 +131,19 @@ class Outbox:
         # the loop turn (turbo.hub.BURST_SLICE), and a writer started per
         # frame would be a task per frame. Started once the loop turns, one
         # writer sends all the frames a slice gave the socket.
-        if self.writer is None:
-            self.writer = asyncio.get_running_loop().call_soon(self._start_writer)
+        if self.writer is not None:
+            return
+        self.writer = DUE
+        loop = asyncio.get_running_loop()
+        due = _due.get(loop)
+        if due is None:
+            due = _due[loop] = []
+        if not due:
+            loop.call_soon(_start_due, due)
+        due.append(self)
 
-    def _start_writer(self) -> None:
+    def start_writer(self) -> None:
+        """Start writing the frames queued, now (:func:`_start_due` calls it)."""
         writer = _start_task(asyncio.get_running_loop(), self.write())
         # An eager writer may be done already, its finally block run.
         self.writer = None if writer.done() else writer
@@ -142,5 +169,6 @@ class Outbox:
         """Take no more frames, and drop the ones still queued."""
         self.closing = True
         self.frames.clear()
-        if self.writer is not None:
+        if isinstance(self.writer, asyncio.Task):
             self.writer.cancel()
+        self.writer = None
