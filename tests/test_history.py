@@ -425,6 +425,24 @@ async def test_a_history_that_fails_asks_for_a_refresh_and_is_logged(connect, ca
     assert "Reading the history of turbo." in caplog.text
 
 
+async def test_a_history_too_slow_to_answer_asks_for_a_refresh_in_one_line(connect, caplog):
+    stream = UserStream("slow")
+    start = await current_position()
+    kept = history.for_layer(get_channel_layer())
+    socket = await connect()
+
+    async def hang(group, after):
+        await asyncio.Event().wait()
+
+    with mock.patch.object(kept, "since", hang), override_settings(TURBO_REDIS_TIMEOUT=0.05):
+        answer = await socket.subscribe(stream, position=str(start))
+
+    assert answer["refresh"] is True
+    [record] = [r for r in caplog.records if r.getMessage().startswith("Reading the history")]
+    assert "took more than TURBO_REDIS_TIMEOUT (0.05 s)" in record.getMessage()
+    assert record.exc_info is None
+
+
 async def test_messages_carry_their_position_and_their_streams_previous(connect):
     stream = UserStream("ordered")
     socket = await connect()

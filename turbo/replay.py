@@ -37,9 +37,20 @@ async def missed_since(
 
         await missed_since(history.for_layer(layer), group, after, 128 * 1024)
     """
+    budget = conf.redis_timeout()
     try:
         # A Redis that does not answer must not hold up the socket's frames.
-        entries = await asyncio.wait_for(kept.since(group, after), conf.redis_timeout())
+        entries = await asyncio.wait_for(kept.since(group, after), budget)
+    except TimeoutError:
+        # One line, not a traceback: a server taking the pages of one that
+        # died may be this busy for thousands of them at once.
+        logger.warning(
+            "Reading the history of %s took more than TURBO_REDIS_TIMEOUT (%s s); "
+            "the page refreshes",
+            group,
+            budget,
+        )
+        entries = None
     except Exception:
         logger.exception("Reading the history of %s failed", group)
         entries = None
