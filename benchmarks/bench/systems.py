@@ -48,7 +48,10 @@ def versions(*packages: str) -> dict[str, str]:
 def serve(kind: Server, app: str, port: int, cwd: Path, env: dict[str, str]) -> Process:
     """The daphne or uvicorn command serving ``app`` from ``cwd``, both quiet."""
     if kind == "daphne":
-        argv = [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "-v", "0", app]
+        # Twisted's accept backlog is 50; uvicorn's 2048. A server taking the
+        # sockets of one that died (scale-10k) needs room to queue them.
+        endpoint = f"tcp:port={port}:interface=127.0.0.1:backlog=2048"
+        argv = [str(BIN / "daphne"), "-e", endpoint, "-v", "0", app]
     else:
         argv = [
             *(str(BIN / "uvicorn"), app, "--host", "127.0.0.1", "--port", str(port)),
