@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 from unittest import mock
 
@@ -391,6 +393,36 @@ async def test_a_probe_late_for_its_timeout_makes_no_page_refresh(layer):
         assert not watching.watch.interrupted
         await stream.aupdate(text="marker", id="x")
         assert "marker" in await socket.receive_html(stream)
+
+
+@pytest.mark.parametrize(("busy", "rounds"), [(True, 4), (False, 20)], ids=["busy", "idle"])
+async def test_probes_unheard_while_the_loop_is_behind_interrupt_nothing(busy, rounds):
+    """A server taking thousands of handshakes at once fires its timers late:
+    the probes' silence is the loop's, and pages must not all refresh. A loop
+    on time that hears nothing takes its layer for silent, as before."""
+    watch = Watch(SimpleNamespace(layer=None))
+    heard: list[None] = []
+    enough = asyncio.Event()
+
+    async def unheard() -> bool:
+        if busy:
+            time.sleep(0.3)  # the loop held up: no timer fires meanwhile
+        heard.append(None)
+        if len(heard) == rounds:
+            enough.set()
+        return False
+
+    timing = {"PROBE_INTERVAL": 0.01, "PROBE_TIMEOUT": 0.01, "SILENCE_LIMIT": 0.05}
+    with (
+        mock.patch.multiple("turbo.watch", BUSY_LAG=0.05, **timing),
+        mock.patch.object(watch, "probe", unheard),
+    ):
+        probing = asyncio.ensure_future(watch.forever())
+        await enough.wait()
+        probing.cancel()
+
+    # Busy, the silence would have lasted past SILENCE_LIMIT by the second round.
+    assert watch.interrupted is not busy
 
 
 @pytest.mark.parametrize("layer", ["redis-pubsub", "redis-core"])

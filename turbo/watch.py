@@ -33,6 +33,10 @@ PROBE_TIMEOUT: Final = 1.0
 #: by the network) after which a hub takes its layer to have lost broadcasts.
 SILENCE_LIMIT: Final = 3.0
 
+#: Seconds past its timeouts a round of probing may take before the hub takes
+#: its loop, not its layer, to be behind: its silence then does not count.
+BUSY_LAG: Final = 0.5
+
 #: The ``type`` of a hub's probes.
 PROBE_TYPE: Final = "turbo.probe"
 
@@ -59,7 +63,9 @@ class Watch:
     tells its sockets to refresh their pages (:meth:`turbo.hub.Hub.tell_possibly_missed`):
     within :data:`PROBE_INTERVAL` and twice :data:`PROBE_TIMEOUT` (3 s) of the
     layer delivering again. A probe late for its timeout because the loop is
-    busy, or behind a burst of messages, interrupts nothing.
+    busy, or behind a burst of messages, interrupts nothing; nor does silence
+    while the loop is so far behind that a round of probing outlasts its
+    timeouts by :data:`BUSY_LAG`.
     """
 
     def __init__(self, hub: Hub) -> None:
@@ -93,6 +99,7 @@ class Watch:
         """Probe the layer every :data:`PROBE_INTERVAL`, until cancelled."""
         silent_since: float | None = None
         while True:
+            started = monotonic()
             await asyncio.sleep(PROBE_INTERVAL)
             try:
                 delivered = await self.probe() and await self.epoch_kept()
@@ -100,6 +107,13 @@ class Watch:
                 delivered = False
             except Exception as error:
                 self.interrupt(error)
+                continue
+            if not delivered and self.loop_behind(monotonic() - started):
+                # Its timers firing late, the loop is behind (a server taking
+                # the sockets of one that died): the probe may be waiting on
+                # it, not on the layer. Telling every page to refresh would
+                # only add to the load.
+                silent_since = None
                 continue
             if not delivered:
                 if silent_since is None:
@@ -113,6 +127,15 @@ class Watch:
                     await self.recover()
                 except Exception as error:
                     self.interrupt(error)
+
+    @staticmethod
+    def loop_behind(round_took: float) -> bool:
+        """Whether a round of probing that took ``round_took`` seconds shows the loop behind.
+
+        A round waits :data:`PROBE_INTERVAL`, then at most :data:`PROBE_TIMEOUT`
+        for each of the probe's send, its return and the history's epoch.
+        """
+        return round_took > PROBE_INTERVAL + 3 * PROBE_TIMEOUT + BUSY_LAG
 
     async def probe(self) -> bool:
         """Send a probe to the hub's channel; whether it came back within :data:`PROBE_TIMEOUT`.
