@@ -10,6 +10,7 @@ from asgiref.sync import sync_to_async
 from channels.auth import AuthMiddlewareStack
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.contrib.sessions.backends.base import SessionBase
 from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.test import AsyncClient, Client, override_settings
@@ -272,19 +273,24 @@ async def test_a_logout_through_the_middleware_tells_its_session_once_after_the_
     await sync_to_async(User.objects.create_user)("ada")
     await fetch(browser, "/log-in/", {"username": "ada"})
     key = session_key(browser)
-    told: list[tuple[list[str], bool]] = []
-    send = identity_groups.send
+    happened: list[object] = []
+    send, flush = identity_groups.send, SessionBase.flush
 
     def recording_send(groups: list[str], event: str) -> None:
-        told.append((groups, Session.objects.filter(session_key=key).exists()))
+        happened.append(groups)
         send(groups, event)
 
+    def recording_flush(session: SessionBase) -> None:
+        happened.append("flush")
+        flush(session)
+
     monkeypatch.setattr(identity_groups, "send", recording_send)
+    monkeypatch.setattr(SessionBase, "flush", recording_flush)
     await fetch(browser, "/log-out/", {})
 
     # Told while the session still logged the user in, a page would reconnect
     # as that user, with the cookie the response was about to replace.
-    assert told == [([identity_groups.session_group(key)], False)]
+    assert happened == ["flush", [identity_groups.session_group(key)]]
 
 
 async def test_a_password_change_reconnects_its_session_and_revokes_the_users_others(
