@@ -9,7 +9,6 @@ failures of the channel layer are logged, never raised into the caller (a
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 from asgiref.sync import sync_to_async
@@ -17,7 +16,7 @@ from asgiref.sync import sync_to_async
 from turbo import capture
 from turbo.batches import open_batch
 from turbo.fragments import join
-from turbo.loops import note_loop_unless_one_runs
+from turbo.loops import note_loop_unless_one_runs, running_loop
 from turbo.sending import apublish, destination, publish
 from turbo.suppression import broadcasts_suppressed
 from turbo.transactions import after_commit
@@ -35,9 +34,7 @@ def check_sync(name: str, instead: str | None = None) -> None:
     The error says to call ``instead``, by default the async twin
     (``await stream.a<name>(...)``).
     """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
+    if running_loop() is None:
         return
     raise RuntimeError(
         f"{name}() was called from async code, where it would block the event "
