@@ -409,33 +409,31 @@ async def test_a_position_the_history_cannot_answer_asks_for_a_refresh(connect, 
     assert answer.get("refresh") is (True if ":" in position else None)
 
 
-async def test_a_history_that_fails_asks_for_a_refresh_and_is_logged(connect, caplog):
-    stream = UserStream("broken")
+async def subscribe_reading(connect, name: str, since: Any) -> dict[str, Any]:
+    """The answer to subscribing ``UserStream(name)`` from now, the history read with ``since``."""
     start = await current_position()
     kept = history.for_layer(get_channel_layer())
     socket = await connect()
+    with mock.patch.object(kept, "since", since):
+        return await socket.subscribe(UserStream(name), position=str(start))
 
+
+async def test_a_history_that_fails_asks_for_a_refresh_and_is_logged(connect, caplog):
     async def fail(group, after):
         raise ConnectionError("Redis is down")
 
-    with mock.patch.object(kept, "since", fail):
-        answer = await socket.subscribe(stream, position=str(start))
+    answer = await subscribe_reading(connect, "broken", fail)
 
     assert answer["refresh"] is True
     assert "Reading the history of turbo." in caplog.text
 
 
 async def test_a_history_too_slow_to_answer_asks_for_a_refresh_in_one_line(connect, caplog):
-    stream = UserStream("slow")
-    start = await current_position()
-    kept = history.for_layer(get_channel_layer())
-    socket = await connect()
-
     async def hang(group, after):
         await asyncio.Event().wait()
 
-    with mock.patch.object(kept, "since", hang), override_settings(TURBO_REDIS_TIMEOUT=0.05):
-        answer = await socket.subscribe(stream, position=str(start))
+    with override_settings(TURBO_REDIS_TIMEOUT=0.05):
+        answer = await subscribe_reading(connect, "slow", hang)
 
     assert answer["refresh"] is True
     [record] = [r for r in caplog.records if r.getMessage().startswith("Reading the history")]
