@@ -92,6 +92,7 @@ LAYERS: list[set[str]] = [
         "turbo.history.memory",
         "turbo.history.placeholders",
         "turbo.history.positions",
+        "turbo.history.reads",
         "turbo.history.redis",
         "turbo.history.watching",
     },

@@ -409,12 +409,12 @@ async def test_a_position_the_history_cannot_answer_asks_for_a_refresh(connect, 
     assert answer.get("refresh") is (True if ":" in position else None)
 
 
-async def subscribe_reading(connect, name: str, since: Any) -> dict[str, Any]:
-    """The answer to subscribing ``UserStream(name)`` from now, the history read with ``since``."""
+async def subscribe_reading(connect, name: str, read: Any) -> dict[str, Any]:
+    """The answer to subscribing ``UserStream(name)`` from now, the history read with ``read``."""
     start = await current_position()
     kept = history.for_layer(get_channel_layer())
     socket = await connect()
-    with mock.patch.object(kept, "since", since):
+    with mock.patch.object(kept, "read", read):
         return await socket.subscribe(UserStream(name), position=str(start))
 
 

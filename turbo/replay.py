@@ -8,12 +8,11 @@ answers with what :func:`missed_since` reads from the stream's history
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING, Any, Final
 
 from turbo import conf
-from turbo.history import PLACEHOLDER, Position
+from turbo.history import PLACEHOLDER, Position, read_since
 
 if TYPE_CHECKING:
     from turbo.history import History
@@ -33,14 +32,16 @@ async def missed_since(
     the one before it; or :data:`REFRESH` when the history no longer reaches
     back to ``after``, does not answer within :setting:`TURBO_REDIS_TIMEOUT`,
     when what was missed is more than ``max_bytes`` of HTML, or holds a
-    :data:`~turbo.history.entries.PLACEHOLDER`::
+    :data:`~turbo.history.entries.PLACEHOLDER`. The pages of the process
+    asking about ``group`` at once share one read (:mod:`turbo.history.reads`)::
 
         await missed_since(history.for_layer(layer), group, after, 128 * 1024)
     """
     budget = conf.redis_timeout()
     try:
-        # A Redis that does not answer must not hold up the socket's frames.
-        entries = await asyncio.wait_for(kept.since(group, after), budget)
+        # A Redis that does not answer must not hold up the socket's frames:
+        # each read is bounded, and a page waits for at most two.
+        entries = await read_since(kept, group, after, budget)
     except TimeoutError:
         # One line, not a traceback: a server taking the pages of one that
         # died may be this busy for thousands of them at once.

@@ -19,8 +19,9 @@ broadcast (:attr:`Entry.previous`).
 This package gathers the public names of its modules: :mod:`~turbo.history.entries`
 (positions, entries, the :class:`History` protocol), :mod:`~turbo.history.memory`
 and :mod:`~turbo.history.redis` (the two stores), :mod:`~turbo.history.layers`
-(which store a channel layer keeps) and :mod:`~turbo.history.positions` (the
-position a page renders).
+(which store a channel layer keeps), :mod:`~turbo.history.positions` (the
+position a page renders) and :mod:`~turbo.history.reads` (one read for the
+pages asking about a stream at once).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from turbo.history.entries import (
     UNKNOWN,
     Entry,
     History,
+    Log,
     Position,
     Recorded,
     covering,
@@ -42,6 +44,7 @@ from turbo.history.marks import Marks, WatchedTable
 from turbo.history.memory import MEMORY_MAX_STREAMS, MemoryHistory
 from turbo.history.placeholders import flush_placeholders, skip
 from turbo.history.positions import apage_position, page_position, page_rendered_from
+from turbo.history.reads import read_since
 from turbo.history.redis import RedisHistory
 from turbo.history.watching import keep_marked, mark_watched, mark_watched_soon
 
@@ -52,6 +55,7 @@ __all__ = [
     "UNKNOWN",
     "Entry",
     "History",
+    "Log",
     "Marks",
     "MemoryHistory",
     "Position",
@@ -69,5 +73,6 @@ __all__ = [
     "page_position",
     "page_rendered_from",
     "positioned",
+    "read_since",
     "skip",
 ]

@@ -83,6 +83,32 @@ def positioned(payload: dict[str, Any], recorded: Recorded) -> dict[str, Any]:
     }
 
 
+class Log(NamedTuple):
+    """What a history held of one stream at one moment, from one read.
+
+    Read once after the lowest of several positions, it answers each of them
+    as :meth:`History.since` would have at that moment: so one read serves
+    every page asking about the stream at once (:mod:`turbo.history.reads`).
+    """
+
+    #: The history's epoch when it was read.
+    epoch: str
+    #: The sequence of the stream's latest broadcast; 0 if the history holds none.
+    last: int
+    #: The latest sequence of a stream the history forgot (see :attr:`Entry.previous`).
+    forgotten: int
+    #: The stream's broadcasts it holds after the sequence it was read after, oldest first.
+    entries: list[Entry]
+
+    def answer(self, after: Position) -> list[Entry] | None:
+        """What :meth:`History.since` says of ``after``, at or past the sequence read after."""
+        if after.epoch != self.epoch:
+            return None
+        if not self.last:
+            return [] if after.sequence >= self.forgotten else None
+        return covering(self.entries, self.last, after.sequence)
+
+
 class History(Protocol):
     """Where broadcasts are recorded, and read back for a returning page.
 
@@ -124,6 +150,13 @@ class History(Protocol):
 
         ``None`` when the history cannot tell: another epoch, broadcasts
         trimmed away since, or a stream it forgot after ``after``.
+        """
+
+    async def read(self, group: str, after: int) -> Log | None:
+        """What the history holds of ``group`` after the sequence ``after``, read at once.
+
+        ``None`` when it holds no epoch (Redis lost its data). :meth:`Log.answer`
+        then tells each position at or past ``after`` what :meth:`since` would.
         """
 
 

@@ -7,7 +7,7 @@ import time
 from collections import OrderedDict, deque
 from typing import TYPE_CHECKING, Final
 
-from turbo.history.entries import PLACEHOLDER, Entry, Position, Recorded, covering
+from turbo.history.entries import PLACEHOLDER, Entry, Log, Position, Recorded
 from turbo.history.marks import WatchedTable
 
 if TYPE_CHECKING:
@@ -85,9 +85,17 @@ class MemoryHistory:
     async def since(self, group: str, after: Position) -> list[Entry] | None:
         if after.epoch != self.epoch:
             return None
+        return self._read(group, after.sequence).answer(after)
+
+    async def read(self, group: str, after: int) -> Log:
+        return self._read(group, after)
+
+    def _read(self, group: str, after: int) -> Log:
         log = self.logs.get(group)
         if log is None:
-            return [] if after.sequence >= self.forgotten else None
+            return Log(self.epoch, 0, self.forgotten, [])
         oldest = time.monotonic() - self.max_age
-        entries = [entry for recorded, entry in log if recorded >= oldest]
-        return covering(entries, log[-1][1].sequence, after.sequence)
+        entries = [
+            entry for recorded, entry in log if recorded >= oldest and entry.sequence > after
+        ]
+        return Log(self.epoch, log[-1][1].sequence, self.forgotten, entries)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
 from turbo.compat import run_before_close
-from turbo.history.entries import PLACEHOLDER, UNKNOWN, Entry, Position, Recorded, covering
+from turbo.history.entries import PLACEHOLDER, UNKNOWN, Entry, Log, Position, Recorded
 from turbo.history.marks import Marks
 
 if TYPE_CHECKING:
@@ -171,21 +171,23 @@ class RedisHistory:
     async def since(self, group: str, after: Position) -> list[Entry] | None:
         if after.epoch == UNKNOWN.epoch:
             return None
+        log = await self.read(group, after.sequence)
+        return None if log is None else log.answer(after)
+
+    async def read(self, group: str, after: int) -> Log | None:
         _, epoch_key, log_key, streams_key, forgotten_key = self._keys(group)
         keys = [epoch_key, log_key, streams_key, forgotten_key]
-        result: Any = await self._client().eval(_SINCE, 4, *keys, group, after.sequence)
-        if result is None or _text(result[0]) != after.epoch:
+        result: Any = await self._client().eval(_SINCE, 4, *keys, group, after)
+        if result is None:
             return None
-        _, last, forgotten, rows = result
-        if not last:
-            return [] if after.sequence >= int(forgotten) else None
+        epoch, last, forgotten, rows = result
         entries = []
         for key, values in rows:
             fields = dict(zip(values[::2], values[1::2], strict=True))
             entries.append(
                 Entry(_sequence_of(key), int(fields[b"previous"]), _text(fields[b"html"]))
             )
-        return covering(entries, int(last), after.sequence)
+        return Log(_text(epoch), int(last), int(forgotten), entries)
 
 
 def _waiting_client(pool: Any) -> Redis:
