@@ -511,6 +511,25 @@ async def test_a_socket_the_server_closes_soon_after_opening_backs_off(page, sta
     assert any("code 4009" in text for text in warnings)
 
 
+async def test_after_a_socket_that_did_not_fail_the_wait_is_anywhere_within_the_spread(
+    page, start_server
+):
+    """The pages of a server that went away come back spread over a window, some at once."""
+    # The server closes each socket once it opened (4009); with stable-after=0
+    # none of them counts as failed. first-delay would make each wait 5-10 s.
+    server = await start_server(TURBO_MAX_FRAME_SIZE="50")
+    room = await Room.objects.acreate(name="spread")
+    await page.add_init_script(SOCKET_CLOCK)
+
+    await page.goto(room_url(server, room, "spread=1, first-delay=10, stable-after=0"))
+
+    gaps = await socket_gaps(page, 12)
+    # Each is a random wait of 0 to 1 s, plus a handshake; uniform, not 0.5 to 1 s.
+    assert max(gaps) < 1.5
+    assert min(gaps) < 0.5
+    assert await page.evaluate("window.TurboChannels.connections[0].failures") == 0
+
+
 @pytest.mark.parametrize(
     ("target", "event"), [("window", "online"), ("document", "visibilitychange")]
 )

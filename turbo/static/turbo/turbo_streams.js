@@ -16,10 +16,14 @@ const UNSUBSCRIBE_DELAY = 1000;
 // How the client reconnects, in seconds (fast-attempts: sockets). A page sets
 // its own with <meta name="turbo-channels-reconnect" content="slow-delay=120">.
 // A socket fails when it closes before opening, or within stable-after of
-// opening: the wait after a socket that did not fail is first-delay, and it
-// doubles with each failed socket in a row, up to max-delay; after
+// opening. The wait after a socket that did not fail is random, up to spread:
+// a server that goes away takes all its pages with it, and they come back to
+// the others spread over that window rather than all within half a second,
+// which a server taking thousands of them cannot answer in time. After n
+// failed sockets in a row it is first-delay * 2**n, up to max-delay; after
 // fast-attempts failed sockets, the client tries every slow-delay, forever.
 const RECONNECT_POLICY = Object.freeze({
+  spread: 5,
   "first-delay": 0.5,
   "max-delay": 30,
   "fast-attempts": 10,
@@ -250,12 +254,19 @@ class Connection {
     if (!this.#wantsSocket()) return;
     const slow = this.#failures >= Math.max(1, policy["fast-attempts"]);
     if (slow && !this.#slow) this.#retryingSlowly(policy, openedAt !== null, code);
-    const backoff = slow
-      ? policy["slow-delay"]
-      : Math.min(policy["max-delay"], policy["first-delay"] * 2 ** this.#failures);
-    // Equal jitter, a random delay between half and all of the backoff,
-    // spreads the reconnects of all pages after a server restart.
-    const delay = backoff / 2 + (Math.random() * backoff) / 2;
+    let delay;
+    if (this.#failures === 0) {
+      // Anywhere in the window ("full jitter"): the pages a server dropped
+      // arrive at an even rate, and some at once.
+      delay = Math.random() * policy.spread;
+    } else {
+      const backoff = slow
+        ? policy["slow-delay"]
+        : Math.min(policy["max-delay"], policy["first-delay"] * 2 ** this.#failures);
+      // Equal jitter, a random delay between half and all of the backoff,
+      // keeps the pages that keep failing apart.
+      delay = backoff / 2 + (Math.random() * backoff) / 2;
+    }
     this.#retryTimer = setTimeout(() => this.#open(), delay * 1000);
   }
 
