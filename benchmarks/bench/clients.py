@@ -55,12 +55,15 @@ class ReconnectPolicy:
     """``RECONNECT_POLICY`` of ``turbo_streams.js``, in seconds, and how it waits.
 
     A socket fails when it closes before opening, or within ``stable_after`` of
-    opening; the wait after a socket that did not fail is ``first_delay``, doubled
-    with each failed socket in a row up to ``max_delay``; after ``fast_attempts``
-    failed sockets, ``slow_delay``. Each wait is a random time between half and
-    all of that ("equal jitter").
+    opening. The wait after a socket that did not fail is a random time between
+    0 and ``spread`` ("full jitter"): what spreads the pages of a killed server
+    over the survivors. After n failed sockets in a row it is ``first_delay *
+    2**n``, up to ``max_delay``; after ``fast_attempts`` failed sockets,
+    ``slow_delay``; each a random time between half and all of that ("equal
+    jitter").
     """
 
+    spread: float = 5.0
     first_delay: float = 0.5
     max_delay: float = 30.0
     fast_attempts: int = 10
@@ -69,6 +72,8 @@ class ReconnectPolicy:
 
     def delay(self, failures: int) -> float:
         """The wait before the next socket, after ``failures`` failed ones in a row."""
+        if failures == 0:
+            return random.random() * self.spread
         if failures >= max(1, self.fast_attempts):
             backoff = self.slow_delay
         else:
