@@ -135,7 +135,7 @@ def register_late() -> Iterator[Callable[[type[Stream]], type[Stream]]]:
                 undo.append(lambda: setattr(model, attribute, previous))
             else:
                 undo.append(lambda: delattr(model, attribute))
-            undo.append(lambda: registry._by_model[model].pop(attribute))
+            undo.append(lambda: registry._remove_for_model(model, attribute))
         undo.append(lambda: registry._by_name.pop(stream_class.stream_name()))
         return registry.register(stream_class)
 

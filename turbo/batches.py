@@ -62,6 +62,8 @@ class Batch:
         #: What :func:`first_in_batch` was asked about.
         self.seen: set[Hashable] = set()
         self.closed = False
+        #: The errors :mod:`turbo.errors` raises once the batch is sent.
+        self.held: list[Exception] = []
 
     def add(self, layer: Any, target: Target, html: str) -> None:
         """Hold a rendered broadcast until the batch is closed."""
@@ -70,13 +72,17 @@ class Batch:
     def close(self) -> None:
         """Send what the batch holds."""
         self.closed = True
+        if self.entries:
+            self._send()
+        errors.raise_held(self)
+
+    def _send(self) -> None:
         streams: dict[tuple[int, str], list[_Entry]] = {}
         for entry in self.entries:
             streams.setdefault((id(entry.layer), entry.target.group), []).append(entry)
         for entries in streams.values():
             for combined in _combined(entries):
                 publish(combined[0].layer, combined[0].target, "".join(e.html for e in combined))
-        errors.raise_held(self)
 
 
 def _combined(entries: list[_Entry]) -> Iterator[list[_Entry]]:

@@ -11,15 +11,11 @@ batch's last callback, registered without ``robust``: ``atomic()``'s exit,
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from weakref import WeakKeyDictionary
 
 from turbo import conf
 
 if TYPE_CHECKING:
     from turbo.batches import Batch
-
-# The errors held until their batch is sent, by batch.
-_held: WeakKeyDictionary[Batch, list[Exception]] = WeakKeyDictionary()
 
 
 def failed(error: Exception, batch: Batch | None) -> None:
@@ -28,14 +24,13 @@ def failed(error: Exception, batch: Batch | None) -> None:
         return
     if batch is None:
         raise error
-    _held.setdefault(batch, []).append(error)
+    batch.held.append(error)
 
 
 def raise_held(batch: Batch) -> None:
     """Raise the first error held for ``batch``, which has just been sent."""
-    held = _held.pop(batch, None) if _held else None
-    if held:
-        raise held[0]
+    if batch.held:
+        raise batch.held[0]
 
 
 def commit_robust() -> bool:

@@ -110,7 +110,7 @@ class Fragment:
         self.action = action
         self.target = target
         self.targets = targets
-        self.attributes = dict(attributes or {})
+        self.attributes = dict(attributes) if attributes else {}
         self._render_content = content
         #: The request the content renders with, if any: a response's, since a
         #: broadcast refuses a fragment that has one.
@@ -217,7 +217,8 @@ def fragment(
     elif id is not None and selector is not None:
         raise TypeError(f"{action}() takes at most one of id= or selector=.")
     all_attributes: dict[str, str] = {"method": method} if method else {}
-    all_attributes.update(checked_attributes(action, attributes or {}))
+    if attributes:
+        all_attributes.update(checked_attributes(action, attributes))
     no_content = (template, context, text, html) == (None, None, None, None)
     if action == "remove" and not no_content:
         raise TypeError("remove() takes no content: pass only id= or selector=.")

@@ -46,7 +46,7 @@ class HookCall:
         self.function(
             stream,
             instance,
-            *(values[name] for name in self.positional),
+            *[values[name] for name in self.positional],
             **{name: values[name] for name in self.named},
         )
 

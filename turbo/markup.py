@@ -111,6 +111,8 @@ def content_renderer(
     Checked now, in the caller; the template renders when the returned
     function is called.
     """
+    if template is not None and text is None and html is None:
+        return lambda: render_template(template, context, request)
     if context is not None and template is None:
         raise TypeError(f"{action}() got a context but no template to render it with.")
     given = [
@@ -123,8 +125,6 @@ def content_renderer(
             f"{action}() takes exactly one of a template, text= or html= "
             f"(got {', '.join(given) or 'none'})."
         )
-    if template is not None:
-        return lambda: render_template(template, context, request)
     if text is not None:
         escaped = escape(text)
         return lambda: escaped

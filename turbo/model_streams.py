@@ -87,6 +87,13 @@ class ModelStream(Stream):
         stream of ``room``.
         """
         model = self.model()
+        if instance is None and isinstance(pk, model):
+            # RoomStream(room): what room.stream and every hook build, first.
+            key = pk.pk
+            if key is not None:
+                self.pk = key
+                self.__dict__["instance"] = pk
+                return
         if isinstance(pk, Model):
             if instance is not None and instance is not pk:
                 raise TypeError(f"{type(self).__qualname__}() got two instances; pass one.")

@@ -17,6 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import autodiscover_modules
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from types import ModuleType
 
     from django.db.models import Model
@@ -54,6 +55,8 @@ class StreamRegistry:
         self._by_name: dict[str, type[Stream]] = {}
         # By model, then by the attribute each stream is reached through.
         self._by_model: dict[type[Model], dict[str, type[ModelStream]]] = {}
+        # streams_for_model()'s answers: every save asks.
+        self._streams_of: dict[type[Model], list[type[ModelStream]]] = {}
 
     def register(self, stream_class: S) -> S:
         """Register ``stream_class``; a ModelStream also gets its ``.stream``.
@@ -89,6 +92,13 @@ class StreamRegistry:
         What :meth:`~turbo.ModelStream.contribute_to_registry` calls.
         """
         self._by_model.setdefault(model, {})[attribute] = stream_class
+        # A stream of a parent model is a stream of its children too.
+        self._streams_of.clear()
+
+    def _remove_for_model(self, model: type[Model], attribute: str) -> None:
+        """Undo :meth:`add_for_model` (the tests' ``register_late`` fixture does)."""
+        del self._by_model[model][attribute]
+        self._streams_of.clear()
 
     def classes(self) -> list[type[Stream]]:
         """Every registered stream class, in the order registered."""
@@ -142,10 +152,14 @@ class StreamRegistry:
                 return found
         return None
 
-    def streams_for_model(self, model: type[Model]) -> list[type[ModelStream]]:
+    def streams_for_model(self, model: type[Model]) -> Sequence[type[ModelStream]]:
         """Every ModelStream of ``model``, one per attribute, as :meth:`for_model` picks them."""
-        attributes = {a: None for klass in model.__mro__ for a in self._by_model.get(klass, {})}
-        return [s for s in (self.for_model(model, a) for a in attributes) if s is not None]
+        found = self._streams_of.get(model)
+        if found is None:
+            attributes = {a: None for k in model.__mro__ for a in self._by_model.get(k, {})}
+            found = [s for s in (self.for_model(model, a) for a in attributes) if s is not None]
+            self._streams_of[model] = found
+        return found
 
     def discover_module(
         self, module: ModuleType, app_label: str | None = None

@@ -53,4 +53,7 @@ def broadcasts_suppressed(stream_class: type | None = None) -> bool:
     suppressed = _suppressed.get()
     if isinstance(suppressed, bool):
         return suppressed
-    return stream_class is not None and any(issubclass(stream_class, c) for c in suppressed)
+    # Nothing silenced, as nearly always: every save and broadcast asks.
+    if not suppressed or stream_class is None:
+        return False
+    return any(issubclass(stream_class, c) for c in suppressed)
