@@ -2,21 +2,26 @@
 
 The consumer (:mod:`turbo.consumers`) has an :class:`Outbox` per socket, and
 the process's hub (:mod:`turbo.hub`) hands broadcasts to it. Frames wait
-there and a task of the socket's own writes them, so a socket whose server
-blocks on a full buffer holds up no other.
+there until the event loop turns; then one callback sends the frames of every
+socket, each send driven to its end there as long as it does not wait, as
+daphne's never do and uvicorn's only for a slow client. A send that waits
+(the socket's buffer is full) goes on in a task of the socket's own, with the
+frames behind it, so a slow socket holds up no other, and a broadcast to a
+thousand sockets makes no thousand tasks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, Final
 from weakref import WeakKeyDictionary
 
 from turbo.limits import AckWindow
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Coroutine
+    from collections.abc import Awaitable, Callable
 
 logger = logging.getLogger("turbo")
 
@@ -49,6 +54,37 @@ def _start_due(due: list[Outbox]) -> None:
     for outbox in outboxes:
         if outbox.writer is DUE:  # not stopped meanwhile
             outbox.start_writer()
+
+
+async def _finish(sending: Coroutine[Any, Any, Any], waiting_on: object) -> None:
+    """Drive ``sending``, started outside a task and now waiting on ``waiting_on``, to its end.
+
+    What a task does with the coroutine it runs: wait for the future it
+    yielded (``None``: a bare yield, as ``asyncio.sleep(0)`` makes), then
+    resume it, which reads the future's result or exception. Cancelled
+    meanwhile, ``sending`` is closed: the socket is going away.
+    """
+    while True:
+        if waiting_on is not None and not asyncio.isfuture(waiting_on):
+            sending.close()
+            raise RuntimeError(f"A websocket send yielded {waiting_on!r}, not a future.")
+        try:
+            if waiting_on is None:
+                await asyncio.sleep(0)
+            else:
+                # Taken, as a task takes a future its coroutine yields: a
+                # future still marked as yielded refuses to be awaited.
+                waiting_on._asyncio_future_blocking = False
+                await waiting_on
+        except asyncio.CancelledError:
+            sending.close()
+            raise
+        except Exception:
+            pass  # raised again in the send, which reads the future's exception
+        try:
+            waiting_on = sending.send(None)
+        except StopIteration:
+            return
 
 
 class Outbox:
@@ -143,14 +179,45 @@ class Outbox:
         due.append(self)
 
     def start_writer(self) -> None:
-        """Start writing the frames queued, now (:func:`_start_due` calls it)."""
-        writer = _start_task(asyncio.get_running_loop(), self.write())
+        """Write the frames queued, now, from a callback (:func:`_start_due` calls it).
+
+        Each send runs here until it completes or would wait; the first that
+        would wait goes on, with the frames behind it, in a task (:meth:`write`).
+        """
+        self.writer = None
+        try:
+            while self.frames:
+                frames, self.frames = self.frames, []
+                for index, frame in enumerate(frames):
+                    sending = self.send({"type": "websocket.send", "text": frame})
+                    if isinstance(sending, Coroutine):
+                        try:
+                            waiting_on = sending.send(None)
+                        except StopIteration:
+                            continue
+                        sending = _finish(sending, waiting_on)
+                    # It waits (or is an awaitable of another kind): the rest in a task.
+                    self.frames[:0] = frames[index + 1 :]
+                    self._write_in_task(self.write(sending))
+                    return
+        except Exception:
+            # The socket is gone; its disconnect event follows.
+            logger.debug("Writing to a turbo websocket failed", exc_info=True)
+            self.frames.clear()
+            return
+        if self.closer is not None:
+            self._write_in_task(self.write())
+
+    def _write_in_task(self, write: Coroutine[Any, Any, None]) -> None:
+        writer = _start_task(asyncio.get_running_loop(), write)
         # An eager writer may be done already, its finally block run.
         self.writer = None if writer.done() else writer
 
-    async def write(self) -> None:
-        """Send the queued frames, in order, until none is left."""
+    async def write(self, sending: Awaitable[None] | None = None) -> None:
+        """Finish ``sending``, a send under way, then send the queued frames until none is left."""
         try:
+            if sending is not None:
+                await sending
             while self.frames:
                 frames, self.frames = self.frames, []
                 for frame in frames:
