@@ -13,7 +13,7 @@ their commit callbacks; :class:`turbo.transactions.Transaction` follows it).
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
@@ -27,12 +27,15 @@ from turbo.suppression import broadcasts_suppressed
 from turbo.transactions import Deferred, after_commit, current_transaction
 
 if TYPE_CHECKING:
+    from collections.abc import Set as AbstractSet
+
+    from django.db.backends.base.base import BaseDatabaseWrapper
     from django.db.models import Model
 
     from turbo.model_streams import ModelStream
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class PendingHook:
     """A hook call waiting for its transaction to commit."""
 
@@ -44,7 +47,7 @@ class PendingHook:
     update_fields: frozenset[str] | None
     #: What a delete started from (an instance or a queryset), as post_delete gives it.
     origin: Any = None
-    savepoints: set[str] = field(default_factory=set)
+    savepoints: AbstractSet[str] = frozenset()
     superseded: bool = False
     #: The change of the instance before this one that this one did not absorb.
     previous: PendingHook | None = None
@@ -83,12 +86,8 @@ class PendingHook:
         return f"{self.stream_class.__qualname__}.{hook}({self.instance!r})"
 
 
-def schedule(hook: PendingHook) -> None:
-    """Run ``hook`` once its transaction commits, coalesced with earlier ones."""
-    connection = transaction.get_connection(hook.using)
-    if not connection.in_atomic_block:
-        run_batched(hook.run, "%s failed", hook)
-        return
+def schedule(hook: PendingHook, connection: BaseDatabaseWrapper) -> None:
+    """Run ``hook`` once ``connection``'s transaction commits, coalesced with earlier ones."""
     # It runs later: with the instance as it is now, whatever happens to it meanwhile.
     hook.instance = copy.copy(hook.instance)
     state = current_transaction(connection)
@@ -138,9 +137,14 @@ def _schedule_hooks(
     update_fields: frozenset[str] | None,
     origin: Any = None,
 ) -> None:
-    """Schedule a hook call of each of ``sender``'s streams that has hooks and is not silenced."""
+    """Call or schedule the hook of each of ``sender``'s streams that has hooks and is not silenced.
+
+    Called at once outside a transaction (the change is committed), else
+    scheduled (:func:`schedule`).
+    """
     if raw:
         return
+    connection = None
     for stream_class in registry.streams_for_model(sender):
         if stream_class.has_hooks() and not broadcasts_suppressed(stream_class):
             hook = PendingHook(
@@ -152,7 +156,12 @@ def _schedule_hooks(
                 update_fields=update_fields,
                 origin=origin,
             )
-            schedule(hook)
+            if connection is None:
+                connection = transaction.get_connection(using)
+            if connection.in_atomic_block:
+                schedule(hook, connection)
+            else:
+                run_batched(hook.run, "%s failed", hook)
 
 
 def handle_post_save(
