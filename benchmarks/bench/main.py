@@ -28,6 +28,11 @@ from bench.systems import DEFAULT, load, versions
 BENCHMARKS = Path(__file__).resolve().parent.parent
 WORK = BENCHMARKS / ".work"
 
+#: The collector setting ``docs/scaling.rst`` advises, which a full run measures too.
+TUNED_GC = "50000,20,100"
+#: The systems measured again with it: ours, and the limit to compare with.
+TUNED_SYSTEMS = ("limit", "turbo")
+
 
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -49,6 +54,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--gc-threshold",
         help="gc.set_threshold() arguments for every server process, e.g. 50000,20,100 "
         "(default: Python's)",
+    )
+    parser.add_argument(
+        "--tuned-gc",
+        help="gc.set_threshold() arguments with which the limit and turbo are measured again "
+        f"at the largest N, in the same run (default: {TUNED_GC}; --quick, or 'none': not)",
     )
     parser.add_argument(
         "--scale-clients",
@@ -79,6 +89,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown servers: {', '.join(sorted(unknown))}")
     args.n = [int(n) for n in split(args.n or ("10" if args.quick else "10,100,1000"))]
+    tuned = args.tuned_gc or ("none" if args.quick else TUNED_GC)
+    args.tuned_gc = None if tuned == "none" or tuned == args.gc_threshold else tuned
     preferred, other = (QUICK, FULL) if args.quick else (FULL, QUICK)
     # A name in both configurations means the preferred one's scenario.
     known = {**other, **LOAD, **preferred}
@@ -143,11 +155,20 @@ async def measure_all(
     keeps what it measured.
     """
     if context.scenarios:
+        tuned = dataclasses.replace(context, gc_threshold=args.tuned_gc)
         for kind in args.servers:
             for n in args.n:
                 for system in systems:
                     print(f"\n== {system.name} on {kind}, N={n} ==", flush=True)
                     measurements.append(await measure(system, kind, n, context))
+            # Right after the same server's figures at defaults, to be compared with them.
+            for system in systems if args.tuned_gc else []:
+                if system.name in TUNED_SYSTEMS:
+                    print(
+                        f"\n== {system.name} on {kind}, N={max(args.n)}, GC {args.tuned_gc} ==",
+                        flush=True,
+                    )
+                    measurements.append(await measure(system, kind, max(args.n), tuned))
     options = ScaleOptions(args.scale_clients, args.client_procs, args.balancer)
     for scenario in args.scale:
         for kind in args.servers:
@@ -229,6 +250,7 @@ def main(argv: list[str]) -> int:
             "balancer": args.balancer,
             "limits": dataclasses.asdict(context.limits),
             "gc_threshold": args.gc_threshold,
+            "tuned_gc": args.tuned_gc,
         },
         "systems": described,
         "measurements": measurements,

@@ -31,18 +31,27 @@ COLUMNS = [
 
 
 def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """One flat row per (system, server, N, scenario), with its ratios to the baselines."""
+    """One flat row per (system, server, N, scenario, GC setting), with its ratios to the baselines.
+
+    A row measured with the run's second GC setting (``--tuned-gc``) is
+    ``tuned``, labelled with it, and compared with the baselines measured with it.
+    """
     flat = []
+    run_gc = results["config"].get("gc_threshold")
     for record in results["measurements"]:
         base = {k: record.get(k) for k in ("system", "server", "n", "rss_per_subscriber", "error")}
+        gc = record.get("gc_threshold", run_gc)
+        base["gc"], base["tuned"] = gc, gc != run_gc
+        base["label"] = f"{record['system']}, GC {gc}" if base["tuned"] else record["system"]
         if not record["scenarios"]:
             flat.append({**base, "scenario": None})
         for scenario in record["scenarios"]:
             flat.append({**base, **scenario})
-    index = {(r["system"], r["server"], r["n"], r["scenario"]): r for r in flat}
+    index = {(r["system"], r["server"], r["n"], r["scenario"], r["gc"]): r for r in flat}
     for row in flat:
         for suffix, name in BASELINES:
-            baseline = index.get((name, row["server"], row["n"], row["scenario"]), {})
+            key = (name, row["server"], row["n"], row["scenario"], row["gc"])
+            baseline = index.get(key, {})
             for figure, key in (("cpu", "cpu_us_per_delivery"), ("p99", "p99_ms")):
                 row[f"{figure}_x_{suffix}"] = ratio(row.get(key), baseline.get(key))
     return flat
@@ -69,7 +78,7 @@ def times(value: float | None) -> str:
 def cells(row: dict[str, Any]) -> list[str]:
     """A table row's cells, in COLUMNS order."""
     if row.get("scenario") is None:
-        return [row["system"], row["server"], str(row["n"]), f"FAILED: {row['error']}"[:60]]
+        return [row["label"], row["server"], str(row["n"]), f"FAILED: {row['error']}"[:60]]
     rss = row.get("rss_per_subscriber")
     delivered = f"{row['delivered']}/{row['expected']}"
     if row["outcome"] == "skipped":
@@ -79,7 +88,7 @@ def cells(row: dict[str, Any]) -> list[str]:
         if row["outcome"] != "complete":
             delivered += f" ({row['outcome']})"
     return [
-        row["system"],
+        row["label"],
         row["server"],
         str(row["n"]),
         number(row["p50_ms"]),
@@ -312,7 +321,7 @@ def plot(results: dict[str, Any], path: Path) -> bool:
     scenario = PLOTTED if PLOTTED in names else (names[0] if names else None)
     lines: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in rows(results):
-        if row.get("scenario") == scenario and row.get("cpu_us_per_delivery"):
+        if row.get("scenario") == scenario and row.get("cpu_us_per_delivery") and not row["tuned"]:
             lines.setdefault((row["system"], row["server"]), []).append(row)
     if not lines:
         return False

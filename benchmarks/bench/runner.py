@@ -78,12 +78,13 @@ def shout(message: str) -> None:
 
 async def measure(system: System, kind: str, n: int, context: Context) -> dict[str, Any]:
     """Measure ``system`` on server ``kind`` with ``n`` subscribers; a JSON-able record."""
-    label = f"{system.name}-{kind}-{n}"
+    label = f"{system.name}-{kind}-{n}" + ("-gc" if context.gc_threshold else "")
     record: dict[str, Any] = {
         "system": system.name,
         "server": kind,
         "n": n,
         "redis_prefix": f"bench.{context.run_id}.{label}",
+        "gc_threshold": context.gc_threshold,
         "scenarios": [],
         "error": None,
     }
