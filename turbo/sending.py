@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.core.exceptions import ImproperlyConfigured
@@ -21,21 +20,10 @@ from turbo.history.placeholders import flush_placeholders, skip
 from turbo.hub import allow_backlog
 from turbo.loops import consumer_connected, run_in_loop
 
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
 logger = logging.getLogger("turbo")
 
 # The in-memory layer's warning (no consumer in this process) is logged once.
 _warned_in_memory = False
-
-
-def _unchecked() -> None:
-    return None
-
-
-# The channel layer whose checks (allow_backlog()) have run last.
-_checked_layer: Callable[[], Any] = _unchecked
 
 
 class Target(Protocol):
@@ -50,20 +38,16 @@ class Target(Protocol):
 
 
 def _channel_layer(target: Target) -> Any:
-    global _checked_layer
     layer = get_channel_layer()
-    # Nearly every broadcast of a process goes to the layer the last one did,
-    # and a sync save waits for these checks: they run once per layer.
-    if layer is None or _checked_layer() is not layer:
-        if layer is None:
-            raise ImproperlyConfigured(
-                "turbo broadcasts need a channel layer: set CHANNEL_LAYERS, e.g. "
-                "{'default': {'BACKEND': 'channels.layers.InMemoryChannelLayer'}}."
-            )
-        allow_backlog(layer)
-        _checked_layer = weakref.ref(layer)
+    if layer is None:
+        raise ImproperlyConfigured(
+            "turbo broadcasts need a channel layer: set CHANNEL_LAYERS, e.g. "
+            "{'default': {'BACKEND': 'channels.layers.InMemoryChannelLayer'}}."
+        )
+    # The flag first: once warned, a sync save pays nothing more for the warning.
     if not _warned_in_memory and isinstance(layer, InMemoryChannelLayer):
         _warn_in_memory_without_consumers(target)
+    allow_backlog(layer)  # once per layer: it remembers the layers it has seen
     return layer
 
 
