@@ -81,29 +81,21 @@ async def test_a_send_that_waits_goes_on_in_a_task_with_the_frames_behind_it_in_
     assert slow_box.writer is None
 
 
-async def test_a_send_waiting_on_a_future_that_fails_reads_its_exception_and_drops_the_rest():
+@pytest.mark.parametrize("when", ["at once", "after waiting"])
+async def test_a_send_that_fails_drops_the_frames_queued(when):
     socket = Socket()
-    socket.full = asyncio.get_running_loop().create_future()
+    if when == "at once":
+        socket.fail_with = OSError("the socket is gone")
+    else:
+        # The send waits on a future that fails, and reads its exception.
+        socket.full = asyncio.get_running_loop().create_future()
     outbox = outbox_of(socket)
     outbox.queue("a", 1)
     outbox.queue("b", 1)
     await turns()
-
-    socket.full.set_exception(ConnectionResetError("gone"))
-    await turns(5)
-
-    assert socket.written == []
-    assert outbox.frames == []
-    assert outbox.writer is None
-
-
-async def test_a_send_that_raises_at_once_drops_the_frames_queued():
-    socket = Socket()
-    socket.fail_with = OSError("the socket is gone")
-    outbox = outbox_of(socket)
-    outbox.queue("a", 1)
-    outbox.queue("b", 1)
-    await turns()
+    if socket.full is not None:
+        socket.full.set_exception(ConnectionResetError("gone"))
+        await turns(5)
 
     assert socket.written == []
     assert outbox.frames == []

@@ -201,12 +201,15 @@ class Outbox:
                     self._write_in_task(self.write(sending))
                     return
         except Exception:
-            # The socket is gone; its disconnect event follows.
-            logger.debug("Writing to a turbo websocket failed", exc_info=True)
-            self.frames.clear()
+            self._write_failed()
             return
         if self.closer is not None:
             self._write_in_task(self.write())
+
+    def _write_failed(self) -> None:
+        # The socket is gone; its disconnect event follows.
+        logger.debug("Writing to a turbo websocket failed", exc_info=True)
+        self.frames.clear()
 
     def _write_in_task(self, write: Coroutine[Any, Any, None]) -> None:
         writer = _start_task(asyncio.get_running_loop(), write)
@@ -226,9 +229,7 @@ class Outbox:
             if close is not None:
                 await close()
         except Exception:
-            # The socket is gone; its disconnect event follows.
-            logger.debug("Writing to a turbo websocket failed", exc_info=True)
-            self.frames.clear()
+            self._write_failed()
         finally:
             self.writer = None
 
