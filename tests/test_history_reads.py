@@ -7,12 +7,16 @@ fail by wrapping the history's ``read``, the boundary the shared read calls.
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from typing import Any
+from unittest import mock
 
 import pytest
 
 from tests.test_history import KINDS, make_history
-from turbo.history import UNKNOWN, Entry, Position, read_since
+from turbo.history import UNKNOWN, Entry, Position, read_since, reads
+from turbo.history.reads import within
 
 TIMEOUT = 5.0
 
@@ -141,7 +145,7 @@ async def test_a_reader_arriving_during_a_read_is_served_by_the_next_one(kind, m
 
 @pytest.mark.parametrize("kind", KINDS)
 async def test_a_failed_read_fails_every_reader_it_serves_and_the_next_one_reads_again(
-    kind, monkeypatch
+    kind, monkeypatch, caplog
 ):
     kept = make_history(kind)
     start = await kept.position()
@@ -153,12 +157,17 @@ async def test_a_failed_read_fails_every_reader_it_serves_and_the_next_one_reads
 
     assert [type(answer) for answer in answers] == [ConnectionError] * 10
     assert len(reads.made) == 1
+    assert [r.getMessage() for r in caplog.records] == [
+        "Reading the history of a failed; 10 page(s) refresh"
+    ]
     reads.error = None
     assert [e.html for e in await read_since(kept, "a", start, TIMEOUT)] == ["<1>"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
-async def test_a_read_past_the_timeout_times_out_every_reader_and_not_the_next(kind, monkeypatch):
+async def test_a_read_past_the_timeout_times_out_every_reader_and_not_the_next(
+    kind, monkeypatch, caplog
+):
     kept = make_history(kind)
     start = await kept.position()
     await kept.record("a", "<1>")
@@ -171,6 +180,10 @@ async def test_a_read_past_the_timeout_times_out_every_reader_and_not_the_next(k
     answers = await asyncio.gather(*hung, return_exceptions=True)
 
     assert [type(answer) for answer in answers] == [TimeoutError] * 5
+    [warning] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert warning.getMessage() == (
+        "Reading the history of a took more than TURBO_REDIS_TIMEOUT (0.2 s); 5 page(s) refresh"
+    )
     # Served by the read after the one that hung, within its own timeout.
     assert [e.html for e in await later] == ["<1>"]
     assert len(reads.made) == 2
@@ -211,3 +224,70 @@ async def test_a_reader_cancelled_leaves_the_read_to_the_others(kind, monkeypatc
     assert [e.html for e in await staying] == ["<1>"]
     assert gone.cancelled()
     assert len(reads.made) == 1
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_reader_cancelled_before_it_ran_leaves_nothing_behind(kind):
+    """Its loop closing, a task may be cancelled before it runs, its ``finally`` with it."""
+    kept = make_history(kind)
+    start = await kept.position()
+    call = asyncio.create_task(read_since(kept, "a", start, TIMEOUT))
+    await asyncio.sleep(0)  # it asked; its reader has not run yet
+    [stream] = [stream for key, stream in reads._streams.items() if key[0] is kept]
+    assert stream.reader is not None
+    stream.reader.cancel()
+
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    assert not [key for key in reads._streams if key[0] is kept]
+
+
+async def test_a_reply_the_busy_loop_made_late_is_not_a_timeout():
+    """A server taking the pages of one that died is behind: the reply waits on it."""
+
+    async def reply() -> str:
+        await asyncio.sleep(0.1)  # in by then, but read once the loop gets to it
+        return "log"
+
+    replying = asyncio.ensure_future(reply())
+    await asyncio.sleep(0)
+    asyncio.get_running_loop().call_soon(time.sleep, 0.5)  # the loop held up
+    with mock.patch("turbo.loops.BUSY_LAG", 0.1):
+        # Without the loop's lag left out, the timeout fires first: both
+        # timers are past due when the loop gets to them, and it is earlier.
+        assert await within(replying, 0.05) == "log"
+
+
+async def test_a_wait_on_a_loop_behind_for_ever_is_given_up_past_the_limit():
+    loop = asyncio.get_running_loop()
+    holding = True
+
+    def hold_up() -> None:
+        if holding:
+            time.sleep(0.05)  # each turn of the loop late
+            loop.call_soon(hold_up)
+
+    never = asyncio.ensure_future(asyncio.Event().wait())
+    loop.call_soon(hold_up)
+    started = time.monotonic()
+    with (
+        mock.patch("turbo.loops.BUSY_LAG", 0.02),
+        mock.patch.object(reads, "BEHIND_LIMIT", 0.3),
+        pytest.raises(TimeoutError),
+    ):
+        await asyncio.wait_for(within(never, 0.01), 5)
+    holding = False
+
+    assert time.monotonic() - started >= 0.3  # not at its first timeout
+    assert never.cancelled()
+
+
+async def test_a_wait_on_a_loop_on_time_ends_at_its_timeout():
+    never = asyncio.ensure_future(asyncio.Event().wait())
+    started = time.monotonic()
+
+    with pytest.raises(TimeoutError):
+        await within(never, 0.05)
+
+    assert time.monotonic() - started < reads.BEHIND_LIMIT
+    assert never.cancelled()

@@ -414,7 +414,8 @@ async def test_probes_unheard_while_the_loop_is_behind_interrupt_nothing(busy, r
 
     timing = {"PROBE_INTERVAL": 0.01, "PROBE_TIMEOUT": 0.01, "SILENCE_LIMIT": 0.05}
     with (
-        mock.patch.multiple("turbo.watch", BUSY_LAG=0.05, **timing),
+        mock.patch.multiple("turbo.watch", **timing),
+        mock.patch("turbo.loops.BUSY_LAG", 0.05),
         mock.patch.object(watch, "probe", unheard),
     ):
         probing = asyncio.ensure_future(watch.forever())

@@ -29,6 +29,12 @@ logger = logging.getLogger("turbo")
 #: Redis itself gets :setting:`TURBO_REDIS_TIMEOUT`, on that loop.
 SEND_TIMEOUT: Final = 10.0
 
+#: Seconds past its timeout a wait on Redis may end before it shows the event
+#: loop, not Redis, to be behind (a server taking the sockets of one that
+#: died): a hub's probes (:mod:`turbo.watch`) and history reads
+#: (:func:`turbo.history.reads.within`) then do not count it as a timeout.
+BUSY_LAG: Final = 0.5
+
 _server_loop: asyncio.AbstractEventLoop | None = None
 _consumer_connected = False
 _background_loop: asyncio.AbstractEventLoop | None = None

@@ -8,7 +8,6 @@ answers with what :func:`missed_since` reads from the stream's history
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any, Final
 
 from turbo import conf
@@ -16,8 +15,6 @@ from turbo.history import PLACEHOLDER, Position, read_since
 
 if TYPE_CHECKING:
     from turbo.history import History
-
-logger = logging.getLogger("turbo")
 
 #: What ``subscribed`` or ``replayed`` says when the history cannot say what was missed.
 REFRESH: Final = {"refresh": True}
@@ -30,30 +27,18 @@ async def missed_since(
 
     ``{"missed": [...]}``, the messages in order, each with its position and
     the one before it; or :data:`REFRESH` when the history no longer reaches
-    back to ``after``, does not answer within :setting:`TURBO_REDIS_TIMEOUT`,
+    back to ``after``, does not answer in time (:func:`turbo.history.read_since`),
     when what was missed is more than ``max_bytes`` of HTML, or holds a
     :data:`~turbo.history.entries.PLACEHOLDER`. The pages of the process
     asking about ``group`` at once share one read (:mod:`turbo.history.reads`)::
 
         await missed_since(history.for_layer(layer), group, after, 128 * 1024)
     """
-    budget = conf.redis_timeout()
     try:
-        # A Redis that does not answer must not hold up the socket's frames:
-        # each read is bounded, and a page waits for at most two.
-        entries = await read_since(kept, group, after, budget)
-    except TimeoutError:
-        # One line, not a traceback: a server taking the pages of one that
-        # died may be this busy for thousands of them at once.
-        logger.warning(
-            "Reading the history of %s took more than TURBO_REDIS_TIMEOUT (%s s); "
-            "the page refreshes",
-            group,
-            budget,
-        )
-        entries = None
+        # Bounded, so that a Redis that does not answer holds up no frame of
+        # the socket's; a failure is logged once for the pages sharing the read.
+        entries = await read_since(kept, group, after, conf.redis_timeout())
     except Exception:
-        logger.exception("Reading the history of %s failed", group)
         entries = None
     if entries is None:
         return REFRESH

@@ -14,7 +14,7 @@ import logging
 from time import monotonic
 from typing import TYPE_CHECKING, Final
 
-from turbo import history
+from turbo import history, loops
 
 if TYPE_CHECKING:
     from turbo.hub import Hub
@@ -32,10 +32,6 @@ PROBE_TIMEOUT: Final = 1.0
 #: Seconds of probes neither coming back nor failing (Redis hung, or cut off
 #: by the network) after which a hub takes its layer to have lost broadcasts.
 SILENCE_LIMIT: Final = 3.0
-
-#: Seconds past its timeouts a round of probing may take before the hub takes
-#: its loop, not its layer, to be behind: its silence then does not count.
-BUSY_LAG: Final = 0.5
 
 #: The ``type`` of a hub's probes.
 PROBE_TYPE: Final = "turbo.probe"
@@ -65,7 +61,7 @@ class Watch:
     layer delivering again. A probe late for its timeout because the loop is
     busy, or behind a burst of messages, interrupts nothing; nor does silence
     while the loop is so far behind that a round of probing outlasts its
-    timeouts by :data:`BUSY_LAG`.
+    timeouts by :data:`turbo.loops.BUSY_LAG`.
     """
 
     def __init__(self, hub: Hub) -> None:
@@ -135,7 +131,7 @@ class Watch:
         A round waits :data:`PROBE_INTERVAL`, then at most :data:`PROBE_TIMEOUT`
         for each of the probe's send, its return and the history's epoch.
         """
-        return round_took > PROBE_INTERVAL + 3 * PROBE_TIMEOUT + BUSY_LAG
+        return round_took > PROBE_INTERVAL + 3 * PROBE_TIMEOUT + loops.BUSY_LAG
 
     async def probe(self) -> bool:
         """Send a probe to the hub's channel; whether it came back within :data:`PROBE_TIMEOUT`.

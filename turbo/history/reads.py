@@ -15,35 +15,56 @@ one, which starts as soon as that one ends (or at the next turn of the event
 loop if none is in flight), from the lowest position of the pages it serves;
 each page then gets what it alone would have got (:meth:`Log.answer
 <turbo.history.entries.Log.answer>`), gaps and refreshes included.
+
+The process taking those pages is busy, its event loop often seconds behind:
+a read whose reply sits unread behind that work is not slow, and failing it
+would refresh every page it serves at once. So a read's timeout counts only
+while the loop is on time (:func:`within`), and a read that fails is logged
+once, not once per page.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+import logging
+from typing import TYPE_CHECKING, Final, TypeVar
 
+from turbo import loops
 from turbo.history.entries import UNKNOWN
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
     from turbo.history.entries import Entry, History, Log, Position
+
+T = TypeVar("T")
+
+logger = logging.getLogger("turbo")
+
+#: Seconds after which a read is given up even while the event loop is behind.
+BEHIND_LIMIT: Final = 10.0
 
 
 class _Read:
     """One read to be made, from the lowest position of the pages it serves."""
 
-    __slots__ = ("after", "log")
+    __slots__ = ("after", "log", "pages")
 
     def __init__(self, after: int, loop: asyncio.AbstractEventLoop) -> None:
         self.after = after
         self.log: asyncio.Future[Log | None] = loop.create_future()
+        #: How many calls it serves, for the log.
+        self.pages = 0
 
 
 class _Stream:
     """The reads of one stream's history in one event loop: the next one, and who reads."""
 
-    __slots__ = ("next", "reader")
+    __slots__ = ("next", "reader", "reading")
 
     def __init__(self) -> None:
+        #: The read in flight, if any.
+        self.reading: _Read | None = None
         #: The pages that asked since the read in flight (if any) started.
         self.next: _Read | None = None
         #: The task making the reads, while one is in flight or waiting.
@@ -60,10 +81,10 @@ async def read_since(
     """What ``kept.since(group, after)`` says, from a read shared with other pages.
 
     The read serving this call starts after it was made, and fails with
-    :exc:`TimeoutError` past ``timeout`` seconds: this call waits at most for
-    the read in flight to end, then for its own, twice ``timeout``. A read's
-    failure is raised to every call it serves; a call cancelled leaves the
-    read to the others::
+    :exc:`TimeoutError` past ``timeout`` seconds of the event loop on time
+    (:func:`within`): this call waits for the read in flight to end, then
+    for its own. A read's failure is logged once and raised to every call it
+    serves; a call cancelled leaves the read to the others::
 
         entries = await read_since(kept, group, after, conf.redis_timeout())
     """
@@ -79,8 +100,10 @@ async def read_since(
         read = stream.next = _Read(after.sequence, loop)
     else:
         read.after = min(read.after, after.sequence)
+    read.pages += 1
     if stream.reader is None:
         stream.reader = loop.create_task(_read_while_asked(kept, group, key, stream, timeout))
+        stream.reader.add_done_callback(lambda _: _forget_unstarted(key, stream))
     # Shielded: a call cancelled (its socket closed) must not cancel the others' read.
     log = await asyncio.shield(read.log)
     return None if log is None else log.answer(after)
@@ -97,16 +120,71 @@ async def _read_while_asked(
     try:
         while (read := stream.next) is not None:
             # From here on, a page asking waits for the next read.
-            stream.next = None
+            stream.reading, stream.next = read, None
             try:
-                log = await asyncio.wait_for(kept.read(group, read.after), timeout)
+                log = await within(kept.read(group, read.after), timeout)
             except Exception as error:
+                if isinstance(error, TimeoutError):
+                    # One line, not a traceback: the server may be this busy.
+                    logger.warning(
+                        "Reading the history of %s took more than TURBO_REDIS_TIMEOUT "
+                        "(%s s); %s page(s) refresh",
+                        group,
+                        timeout,
+                        read.pages,
+                    )
+                else:
+                    logger.exception(
+                        "Reading the history of %s failed; %s page(s) refresh", group, read.pages
+                    )
                 read.log.set_exception(error)
             else:
                 read.log.set_result(log)
+            stream.reading = None
     finally:
-        del _streams[key]
-        # Cancelled (its loop closing): so are the calls it would have served.
-        for each in (read, stream.next):
-            if each is not None and not each.log.done():
-                each.log.cancel()
+        _forget(key, stream)
+
+
+def _forget(key: tuple[History, asyncio.AbstractEventLoop, str, str], stream: _Stream) -> None:
+    """Drop ``stream``'s reads: its reader ended, or was cancelled (its loop closing)."""
+    del _streams[key]
+    for each in (stream.reading, stream.next):
+        if each is not None and not each.log.done():
+            each.log.cancel()
+
+
+def _forget_unstarted(
+    key: tuple[History, asyncio.AbstractEventLoop, str, str], stream: _Stream
+) -> None:
+    """Forget ``stream`` if its reader was cancelled before it ran, its ``finally`` with it."""
+    if _streams.get(key) is stream:
+        _forget(key, stream)
+
+
+async def within(awaitable: Awaitable[T], timeout: float) -> T:
+    """Await ``awaitable``, failing with :exc:`TimeoutError` past ``timeout`` seconds on time.
+
+    A wait that ends more than :data:`turbo.loops.BUSY_LAG` past its timeout
+    shows the event loop behind: the awaited reply may be waiting on the
+    loop, not on Redis, so the wait starts again. It is given up anyway past
+    :data:`BEHIND_LIMIT` seconds in all, once ``awaitable`` is cancelled::
+
+        log = await within(kept.read(group, after), conf.redis_timeout())
+    """
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(awaitable)
+    started = loop.time()
+    try:
+        while True:
+            waiting_since = loop.time()
+            done, _ = await asyncio.wait((task,), timeout=timeout)
+            if done:
+                return task.result()
+            now = loop.time()
+            if now - waiting_since - timeout <= loops.BUSY_LAG or now - started >= BEHIND_LIMIT:
+                # Its cancellation done, a Redis connection is back in its pool.
+                task.cancel()
+                await asyncio.wait((task,))
+                raise TimeoutError(f"no answer within {timeout} s")
+    finally:
+        task.cancel()
