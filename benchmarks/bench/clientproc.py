@@ -30,6 +30,7 @@ import json
 import pickle
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -95,7 +96,7 @@ def report(clients: Clients, recorder: Recorder, window_opened: float) -> dict[s
         "last_receive": recorder.last_receive,
         "protocol_errors": getattr(clients.system, "protocol_errors", 0),
         "refreshes": getattr(clients.system, "refreshes", 0),
-        "closed": clients.closed,
+        "closed": dict(Counter(clients.closed)),
         "outages": outages,
     }
 

@@ -16,6 +16,7 @@ import json
 import pickle
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -146,10 +147,10 @@ class Fleet:
             return json.loads(path.read_text())
 
         parts = await asyncio.gather(*(one(w, p) for w, p in zip(self.workers, paths, strict=True)))
-        merged: dict[str, Any] = {"latencies": [], "closed": [], "outages": []}
+        merged: dict[str, Any] = {"latencies": [], "closed": Counter(), "outages": []}
         for index, part in enumerate(parts):
             merged["latencies"].extend(part.pop("latencies"))
-            merged["closed"].extend(part.pop("closed"))
+            merged["closed"].update(part.pop("closed"))
             for outage in part.pop("outages"):
                 outage["client"] = f"{index}.{outage['client']}"
                 merged["outages"].append(outage)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -229,7 +230,7 @@ def skipped(scenario: Scenario, n: int) -> dict[str, Any]:
         "outcome": "skipped",
         **dict.fromkeys(("p50_ms", "p99_ms", "max_ms", "mean_ms", "cpu_us_per_delivery"), None),
         "protocol_errors": 0,
-        "disconnects": [],
+        "disconnects": {},
     }
 
 
@@ -300,7 +301,7 @@ async def run_scenario(
         "client_cpu_us_per_delivery": client_cpu / delivered * 1e6 if delivered else None,
         "other_cpu_s": other_cpu,
         "protocol_errors": getattr(system, "protocol_errors", 0) - errors_before,
-        "disconnects": clients.closed[closed_before:],
+        "disconnects": dict(Counter(clients.closed[closed_before:])),
     }
 
 
@@ -352,8 +353,8 @@ def report_problems(label: str, result: dict[str, Any]) -> None:
         problems.append(f"{result['duplicates']} duplicate deliveries")
     if result["disconnects"]:
         problems.append(
-            f"{len(result['disconnects'])} sockets closed by the server "
-            f"(codes: {sorted(set(result['disconnects']))})"
+            f"{sum(result['disconnects'].values())} sockets closed by the server "
+            f"(codes: {sorted(result['disconnects'])})"
         )
     if result["protocol_errors"]:
         print(

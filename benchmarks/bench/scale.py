@@ -330,14 +330,14 @@ class Attempt:
             "other_cpu_s": machine_cpu - server_cpu - client_cpu - balancer_cpu - driver_cpu,
             "protocol_errors": got["protocol_errors"],
             "refreshes": got["refreshes"],
-            "disconnects": got["closed"],
+            "disconnects": dict(got["closed"]),
         }
         if kill:
             result.update(recovery(got["outages"], killed.get("at"), self.options.bound))
         self.record["phases"].append(result)
         # The killed server's sockets closed: that is the phase, not a problem.
         report_problems(
-            f"{self.label} {name}", {**result, "disconnects": [] if kill else got["closed"]}
+            f"{self.label} {name}", {**result, "disconnects": {} if kill else result["disconnects"]}
         )
         print(
             f"    client processes {client_cpu:.1f} s CPU, balancer {balancer_cpu:.1f} s, "
