@@ -32,6 +32,7 @@ from tests.testapp.streams import (
     UserStream,
 )
 from turbo import compat, history, limits, signing
+from turbo.consumers import TurboStreamConsumer
 from turbo.limits import RECHECK_INTERVAL
 
 # Channels closes stale database connections around every consumer event.
@@ -440,6 +441,18 @@ async def test_a_refused_stream_is_refused_again_for_a_while_without_a_check(con
         now.return_value = 100.0 + RECHECK_INTERVAL
         await rejection(socket, token)
         assert check.call_count == 2
+
+
+async def test_a_public_stream_is_subscribed_without_resolving_the_user(connect):
+    """A server taking the pages of one that died subscribes thousands at once."""
+    socket = await connect(User(pk=1, username="owner"))
+
+    with mock.patch.object(TurboStreamConsumer, "user_may_subscribe") as check:
+        assert (await socket.subscribe(LobbyStream()))["type"] == "subscribed"
+        assert (await socket.subscribe(PrivateStream(1)))["type"] == "subscribed"
+
+    [(stream,)] = [call.args for call in check.call_args_list]
+    assert stream == PrivateStream(1)
 
 
 async def test_a_stream_the_socket_holds_is_counted_without_a_check(connect):

@@ -17,7 +17,7 @@ from django.core.exceptions import ObjectDoesNotExist
 
 from turbo import conf, history, hub, sessions, signing
 from turbo.flow import FlowConsumer
-from turbo.following import Following
+from turbo.following import Following, is_private
 from turbo.history import Position
 from turbo.limits import (
     CLOSE_FRAME_TOO_BIG,
@@ -51,10 +51,10 @@ class TurboStreamConsumer(FlowConsumer):
     Route it with :data:`turbo.routing.websocket_urlpatterns`. Each subscribe
     carries a token from ``{% turbo_subscribe %}``: the consumer verifies it,
     rebuilds the stream, asks the stream's ``user_passes_test()`` about the
-    socket's user as they are now (:meth:`current_user`), joins the stream and
-    acknowledges. A stream subscribed several times on one socket is left
-    after as many unsubscribes, and every stream is left when the socket
-    closes.
+    socket's user as they are now (:meth:`current_user`) unless the stream is
+    public, joins the stream and acknowledges. A stream subscribed several
+    times on one socket is left after as many unsubscribes, and every stream
+    is left when the socket closes.
 
     Broadcasts reach the socket through the process's :class:`turbo.hub.Hub`,
     not through a channel of the socket's own (see :attr:`own_channel`).
@@ -201,11 +201,13 @@ class TurboStreamConsumer(FlowConsumer):
         """Why the socket may not subscribe to ``stream`` (a reason and a message), if so.
 
         A stream the socket holds is not checked again: it already receives
-        it. A refusal is repeated for :data:`turbo.limits.RECHECK_INTERVAL`
-        seconds without asking the database.
+        it; nor is a public one (:func:`turbo.following.is_private`), which
+        needs no user resolved, nor a trip to a thread. A refusal is repeated
+        for :data:`turbo.limits.RECHECK_INTERVAL` seconds without asking the
+        database.
         """
         group, now = stream.group, monotonic()
-        if group in self.subscriptions:
+        if group in self.subscriptions or not is_private(type(stream)):
             return None
         refused = self.refusals.recent(group, now)
         if refused is not None:
