@@ -44,6 +44,12 @@ logger = logging.getLogger("turbo")
 #: Seconds after which a read is given up even while the event loop is behind.
 BEHIND_LIMIT: Final = 10.0
 
+#: The share of its timeout by which a wait may end late before it shows the
+#: loop behind. A read takes a few turns of the loop (the command written, the
+#: reply read, the caller woken), each as late as the wait's own end: a loop
+#: a fifth of the timeout behind spends most of it on other work.
+LATE_SHARE: Final = 0.2
+
 
 class _Read:
     """One read to be made, from the lowest position of the pages it serves."""
@@ -164,16 +170,18 @@ def _forget_unstarted(
 async def within(awaitable: Awaitable[T], timeout: float) -> T:
     """Await ``awaitable``, failing with :exc:`TimeoutError` past ``timeout`` seconds on time.
 
-    A wait that ends more than :data:`turbo.loops.BUSY_LAG` past its timeout
-    shows the event loop behind: the awaited reply may be waiting on the
-    loop, not on Redis, so the wait starts again. It is given up anyway past
-    :data:`BEHIND_LIMIT` seconds in all, once ``awaitable`` is cancelled::
+    A wait that ends more than :data:`LATE_SHARE` of its timeout past it (at
+    most :data:`turbo.loops.BUSY_LAG`) shows the event loop behind: the
+    awaited reply may be waiting on the loop, not on Redis, so the wait
+    starts again. It is given up anyway past :data:`BEHIND_LIMIT` seconds in
+    all, once ``awaitable`` is cancelled::
 
         log = await within(kept.read(group, after), conf.redis_timeout())
     """
     loop = asyncio.get_running_loop()
     task = asyncio.ensure_future(awaitable)
     started = loop.time()
+    behind = min(timeout * LATE_SHARE, loops.BUSY_LAG)
     try:
         while True:
             waiting_since = loop.time()
@@ -181,7 +189,7 @@ async def within(awaitable: Awaitable[T], timeout: float) -> T:
             if done:
                 return task.result()
             now = loop.time()
-            if now - waiting_since - timeout <= loops.BUSY_LAG or now - started >= BEHIND_LIMIT:
+            if now - waiting_since - timeout <= behind or now - started >= BEHIND_LIMIT:
                 # Its cancellation done, a Redis connection is back in its pool.
                 task.cancel()
                 await asyncio.wait((task,))
