@@ -30,8 +30,10 @@ WORK = BENCHMARKS / ".work"
 
 #: The collector setting ``docs/scaling.rst`` advises, which a full run measures too.
 TUNED_GC = "50000,20,100"
-#: The systems measured again with it: ours, and the limit to compare with.
+#: The systems measured again with it, and in every round: ours, and the limit to compare with.
 TUNED_SYSTEMS = ("limit", "turbo")
+#: Rounds of a full run: the limit and turbo measured in turn, at the largest N.
+ROUNDS = 3
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -59,6 +61,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--tuned-gc",
         help="gc.set_threshold() arguments with which the limit and turbo are measured again "
         f"at the largest N, in the same run (default: {TUNED_GC}; --quick, or 'none': not)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        help="times the limit and turbo are measured in turn at the largest N, the first "
+        "being the run's own figures, so that a ratio's spread shows next to it "
+        f"(default: {ROUNDS}; --quick: 1)",
     )
     parser.add_argument(
         "--scale-clients",
@@ -91,6 +100,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     args.n = [int(n) for n in split(args.n or ("10" if args.quick else "10,100,1000"))]
     tuned = args.tuned_gc or ("none" if args.quick else TUNED_GC)
     args.tuned_gc = None if tuned == "none" or tuned == args.gc_threshold else tuned
+    args.rounds = args.rounds or (1 if args.quick else ROUNDS)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     preferred, other = (QUICK, FULL) if args.quick else (FULL, QUICK)
     # A name in both configurations means the preferred one's scenario.
     known = {**other, **LOAD, **preferred}
@@ -169,6 +181,15 @@ async def measure_all(
                         flush=True,
                     )
                     measurements.append(await measure(system, kind, max(args.n), tuned))
+            # The machine's speed drifts by minutes: measured in turn, again and again,
+            # the pair's ratio shows how far one round's may be off.
+            for round_ in range(2, args.rounds + 1):
+                for system in systems:
+                    if system.name in TUNED_SYSTEMS:
+                        n = max(args.n)
+                        print(f"\n== {system.name} on {kind}, N={n}, round {round_} ==", flush=True)
+                        record = await measure(system, kind, n, context)
+                        measurements.append({**record, "round": round_})
     options = ScaleOptions(args.scale_clients, args.client_procs, args.balancer)
     for scenario in args.scale:
         for kind in args.servers:
@@ -251,6 +272,7 @@ def main(argv: list[str]) -> int:
             "limits": dataclasses.asdict(context.limits),
             "gc_threshold": args.gc_threshold,
             "tuned_gc": args.tuned_gc,
+            "rounds": args.rounds,
         },
         "systems": described,
         "measurements": measurements,
@@ -281,6 +303,8 @@ def findings(results: dict[str, Any]) -> list[str]:
     found = []
     for record in results["measurements"]:
         label = f"{record['system']} on {record['server']}, N={record['n']}"
+        if "round" in record:
+            label += f", round {record['round']}"
         if record["error"]:
             found.append(f"{label} FAILED: {record['error'].splitlines()[0]}")
         for result in record["scenarios"]:

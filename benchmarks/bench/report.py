@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from typing import TYPE_CHECKING, Any
 
 from bench.scenarios import PLOTTED
@@ -31,10 +32,11 @@ COLUMNS = [
 
 
 def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """One flat row per (system, server, N, scenario, GC setting), with its ratios to the baselines.
+    """One flat row per (system, server, N, scenario, GC setting, round), with its ratios.
 
     A row measured with the run's second GC setting (``--tuned-gc``) is
-    ``tuned``, labelled with it, and compared with the baselines measured with it.
+    ``tuned``, labelled with it, and compared with the baselines measured with
+    it; a row of a later round (``--rounds``), with those of its round.
     """
     flat = []
     run_gc = results["config"].get("gc_threshold")
@@ -43,14 +45,19 @@ def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         gc = record.get("gc_threshold", run_gc)
         base["gc"], base["tuned"] = gc, gc != run_gc
         base["label"] = f"{record['system']}, GC {gc}" if base["tuned"] else record["system"]
+        base["round"] = record.get("round", 1)
+        if base["round"] > 1:
+            base["label"] += f", round {base['round']}"
         if not record["scenarios"]:
             flat.append({**base, "scenario": None})
         for scenario in record["scenarios"]:
             flat.append({**base, **scenario})
-    index = {(r["system"], r["server"], r["n"], r["scenario"], r["gc"]): r for r in flat}
+    index = {
+        (r["system"], r["server"], r["n"], r["scenario"], r["gc"], r["round"]): r for r in flat
+    }
     for row in flat:
         for suffix, name in BASELINES:
-            key = (name, row["server"], row["n"], row["scenario"], row["gc"])
+            key = (name, row["server"], row["n"], row["scenario"], row["gc"], row["round"])
             baseline = index.get(key, {})
             for figure, key in (("cpu", "cpu_us_per_delivery"), ("p99", "p99_ms")):
                 row[f"{figure}_x_{suffix}"] = ratio(row.get(key), baseline.get(key))
@@ -118,6 +125,39 @@ def scenario_tables(results: dict[str, Any]) -> list[tuple[str, list[list[str]]]
         chosen = [r for r in flat if r["scenario"] in (scenario["name"], None)]
         tables.append((title, [cells(r) for r in chosen]))
     return tables
+
+
+ROUND_COLUMNS = ["server", "N", "scenario", "CPU /limit", "median", "p99 /limit", "median"]
+
+
+def round_rows(results: dict[str, Any]) -> list[list[str]]:
+    """turbo / limit in each round (``--rounds``) and their median, per server and scenario."""
+    if results["config"].get("rounds", 1) < 2:
+        return []
+    run_gc = results["config"].get("gc_threshold")
+    body = []
+    groups: dict[tuple[str, int, str], list[dict[str, Any]]] = {}
+    for row in rows(results):
+        if row["system"] == "turbo" and row["gc"] == run_gc and row["scenario"] is not None:
+            groups.setdefault((row["server"], row["n"], row["scenario"]), []).append(row)
+    for (server, n, scenario), found in groups.items():
+        if len(found) < 2:
+            continue  # N below the largest: measured once
+        found.sort(key=lambda r: r["round"])
+        line = [server, str(n), scenario]
+        for figure in ("cpu_x_limit", "p99_x_limit"):
+            values = [r[figure] for r in found if r[figure] is not None]
+            line.append(" / ".join(times(v) for v in values) or "-")
+            line.append(times(statistics.median(values)) if values else "-")
+        body.append(line)
+    return body
+
+
+def rounds_title(results: dict[str, Any]) -> str:
+    return (
+        f"turbo / limit in each of {results['config']['rounds']} rounds (the limit and turbo "
+        f"measured in turn at the largest N), and the median"
+    )
 
 
 #: The save-cost cases, as ``systems/turbo/savecost.py`` names them, in the table's order.
@@ -271,6 +311,10 @@ def print_report(results: dict[str, Any]) -> None:
     for title, body in scenario_tables(results):
         print(f"\n{title}\n")
         print(text_table(COLUMNS, body))
+    rounds = round_rows(results)
+    if rounds:
+        print(f"\n{rounds_title(results)}\n")
+        print(text_table(ROUND_COLUMNS, rounds))
     scaled = scale_rows(results)
     if scaled:
         print(f"\n{scale_title(results)}\n")
@@ -288,6 +332,9 @@ def markdown(results: dict[str, Any]) -> str:
     parts = ["\n".join(header_lines(results))]
     for title, body in scenario_tables(results):
         parts.append(f"**{title}**\n\n{markdown_table(COLUMNS, body)}")
+    rounds = round_rows(results)
+    if rounds:
+        parts.append(f"**{rounds_title(results)}**\n\n{markdown_table(ROUND_COLUMNS, rounds)}")
     scaled = scale_rows(results)
     if scaled:
         parts.append(f"**{scale_title(results)}**\n\n{markdown_table(SCALE_COLUMNS, scaled)}")
@@ -321,7 +368,12 @@ def plot(results: dict[str, Any], path: Path) -> bool:
     scenario = PLOTTED if PLOTTED in names else (names[0] if names else None)
     lines: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in rows(results):
-        if row.get("scenario") == scenario and row.get("cpu_us_per_delivery") and not row["tuned"]:
+        if (
+            row.get("scenario") == scenario
+            and row.get("cpu_us_per_delivery")
+            and not row["tuned"]
+            and row["round"] == 1
+        ):
             lines.setdefault((row["system"], row["server"]), []).append(row)
     if not lines:
         return False
