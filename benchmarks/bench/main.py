@@ -65,9 +65,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--rounds",
         type=int,
-        help="times the limit and turbo are measured in turn at the largest N, the first "
-        "being the run's own figures, so that a ratio's spread shows next to it "
-        f"(default: {ROUNDS}; --quick: 1)",
+        help="times the limit and turbo (when both are measured) are measured in turn at the "
+        "largest N, the first being the run's own figures, so that a ratio's spread shows "
+        f"next to it (default: {ROUNDS}; --quick: 1)",
     )
     parser.add_argument(
         "--scale-clients",
@@ -183,9 +183,10 @@ async def measure_all(
                     measurements.append(await measure(system, kind, max(args.n), tuned))
             # The machine's speed drifts by minutes: measured in turn, again and again,
             # the pair's ratio shows how far one round's may be off.
-            for round_ in range(2, args.rounds + 1):
-                for system in systems:
-                    if system.name in TUNED_SYSTEMS:
+            paired = [system for system in systems if system.name in TUNED_SYSTEMS]
+            if len(paired) == len(TUNED_SYSTEMS):
+                for round_ in range(2, args.rounds + 1):
+                    for system in paired:
                         n = max(args.n)
                         print(f"\n== {system.name} on {kind}, N={n}, round {round_} ==", flush=True)
                         record = await measure(system, kind, n, context)
