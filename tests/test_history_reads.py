@@ -15,7 +15,7 @@ from unittest import mock
 import pytest
 
 from tests.test_history import KINDS, make_history
-from turbo.history import UNKNOWN, Entry, Position, read_since, reads
+from turbo.history import UNKNOWN, Entry, Log, Position, read_since, reads
 from turbo.history.reads import within
 
 TIMEOUT = 5.0
@@ -224,6 +224,22 @@ async def test_a_reader_cancelled_leaves_the_read_to_the_others(kind, monkeypatc
     assert [e.html for e in await staying] == ["<1>"]
     assert gone.cancelled()
     assert len(reads.made) == 1
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_page_whose_answer_fails_is_logged(kind, monkeypatch, caplog):
+    """Not only the shared read: what each page is answered from it may fail too."""
+    kept = make_history(kind)
+    start = await kept.position()
+    await kept.record("a", "<1>")
+    monkeypatch.setattr(Log, "answer", mock.Mock(side_effect=ValueError("broken")))
+
+    with pytest.raises(ValueError, match="broken"):
+        await read_since(kept, "a", start, TIMEOUT)
+
+    [record] = caplog.records
+    assert record.getMessage() == "Answering a page from the history of a failed"
+    assert record.exc_info is not None
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -206,9 +206,10 @@ class TurboStreamConsumer(FlowConsumer):
         for :data:`turbo.limits.RECHECK_INTERVAL` seconds without asking the
         database.
         """
-        group, now = stream.group, monotonic()
+        group = stream.group
         if group in self.subscriptions or not is_private(type(stream)):
             return None
+        now = monotonic()
         refused = self.refusals.recent(group, now)
         if refused is not None:
             return refused

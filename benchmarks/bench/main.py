@@ -185,9 +185,9 @@ async def measure_all(
             # the pair's ratio shows how far one round's may be off.
             paired = [system for system in systems if system.name in TUNED_SYSTEMS]
             if len(paired) == len(TUNED_SYSTEMS):
+                n = max(args.n)
                 for round_ in range(2, args.rounds + 1):
                     for system in paired:
-                        n = max(args.n)
                         print(f"\n== {system.name} on {kind}, N={n}, round {round_} ==", flush=True)
                         record = await measure(system, kind, n, context)
                         measurements.append({**record, "round": round_})

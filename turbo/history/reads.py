@@ -112,7 +112,14 @@ async def read_since(
         stream.reader.add_done_callback(lambda _: _forget_unstarted(key, stream))
     # Shielded: a call cancelled (its socket closed) must not cancel the others' read.
     log = await asyncio.shield(read.log)
-    return None if log is None else log.answer(after)
+    if log is None:
+        return None
+    try:
+        return log.answer(after)
+    except Exception:
+        # The read's own failures are logged once, by its reader; this is this page's.
+        logger.exception("Answering a page from the history of %s failed", group)
+        raise
 
 
 async def _read_while_asked(
